@@ -1,4 +1,4 @@
-"""Dossier facts (``dossier.events.v1``) and the commands downstream services send (``dossier.commands.v1``)."""
+"""Dossier facts (``dossier.events.v1``) and downstream commands (``dossier.commands.v1``)."""
 
 from __future__ import annotations
 

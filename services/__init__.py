@@ -1,1 +1,1 @@
-"""The aiguillage services: intake (mail, scan, phone), router, SLA watch, and their shared wiring."""
+"""The aiguillage services: intake (mail, scan, phone), router, SLA watch, shared wiring."""

@@ -1,0 +1,71 @@
+"""``aiguillage``: run the pipeline, one service, or an ops task."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from services.cli.registry import SERVICES, load_app
+
+__all__ = ["app"]
+
+app = typer.Typer(help="aiguillage: omnichannel intake and routing pipeline.", no_args_is_help=True)
+schemas_app = typer.Typer(help="Event contracts: JSON Schemas and AsyncAPI.", no_args_is_help=True)
+db_app = typer.Typer(help="The dossier store.", no_args_is_help=True)
+app.add_typer(schemas_app, name="schemas")
+app.add_typer(db_app, name="db")
+
+
+@app.command()
+def up(
+    demo: Annotated[
+        bool, typer.Option(help="Feed sample contacts, print the result, exit.")
+    ] = False,
+    var: Annotated[Path, typer.Option(help="Working directory of the embedded default.")] = Path(
+        "var"
+    ),
+) -> None:
+    """Run the whole pipeline on the embedded default (tansu broker, SQLite store)."""
+    from services.cli.up import run_up
+
+    raise typer.Exit(run_up(var=var, demo=demo))
+
+
+@app.command()
+def run(service: Annotated[str, typer.Argument(help=f"One of: {', '.join(SERVICES)}")]) -> None:
+    """Run one service against the configured Kafka and store (production shape)."""
+    if service not in SERVICES:
+        raise typer.BadParameter(f"unknown service {service!r}; known: {', '.join(SERVICES)}")
+    asyncio.run(load_app(service)().run())
+
+
+@schemas_app.command("export")
+def schemas_export(directory: Path) -> None:
+    """Write one JSON Schema per contract and the AsyncAPI document of every app."""
+    from services.cli.export import export_all
+
+    for path in export_all(directory):
+        typer.echo(str(path))
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the store's migrations (``DATABASE_URL``)."""
+    from services.common.settings import ServiceSettings
+    from services.common.store import create_store, migrate
+
+    async def _upgrade() -> None:
+        store = create_store(ServiceSettings().resolved_database_url())
+        try:
+            await migrate(store)
+        finally:
+            await store.dispose()
+
+    asyncio.run(_upgrade())
+
+
+if __name__ == "__main__":
+    app()

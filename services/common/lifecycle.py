@@ -1,0 +1,34 @@
+"""Start-up steps every service shares: logging, topics, migrations, background tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
+
+from schemas.topics import ALL_TOPICS
+from services.common.kafka import ensure_topics
+from services.common.settings import ServiceSettings
+from services.common.store import Store, migrate
+
+__all__ = ["background", "prepare_infrastructure"]
+
+
+async def prepare_infrastructure(settings: ServiceSettings, store: Store | None) -> None:
+    """Create missing topics (with their partition counts) and migrate the store."""
+    await ensure_topics(settings, ALL_TOPICS)
+    if store is not None:
+        await migrate(store)
+
+
+@contextlib.asynccontextmanager
+async def background(*jobs: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """Run coroutines as tasks for the duration of the block; cancel them on exit."""
+    tasks = [asyncio.create_task(job) for job in jobs]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,108 @@
+"""Transactional outbox: write events with the effects, publish them after the commit.
+
+Rows are claimed in id order (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so
+several relays never publish the same row at once), published and awaited,
+then marked. A crash between publishing and marking republishes the row:
+delivery is at least once and every event carries a deterministic id for
+consumers to drop duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+from faststream.kafka import KafkaBroker
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.common.logging import get_logger
+from services.common.store.engine import Store
+from services.common.store.tables import outbox
+
+__all__ = ["OutboxMessage", "OutboxRelay", "add_to_outbox"]
+
+log = get_logger(__name__)
+
+
+class OutboxMessage(BaseModel):
+    """One message to publish: topic, partition key and contract."""
+
+    topic: str
+    key: str | None
+    payload: str
+
+
+async def add_to_outbox(
+    connection: AsyncConnection, messages: Iterable[OutboxMessage], now: dt.datetime
+) -> int:
+    """Insert messages into the outbox inside the caller's transaction."""
+    rows = [
+        {"topic": m.topic, "key": m.key, "payload": m.payload, "created_at": now} for m in messages
+    ]
+    if rows:
+        await connection.execute(outbox.insert(), rows)
+    return len(rows)
+
+
+class OutboxRelay:
+    """Publishes pending outbox rows to Kafka, in order, and marks them published."""
+
+    def __init__(self, store: Store, broker: KafkaBroker, *, batch_size: int = 500) -> None:
+        self._store = store
+        self._broker = broker
+        self._batch_size = batch_size
+        self._lock = asyncio.Lock()
+
+    async def flush(self) -> int:
+        """Publish every pending row; return how many were published."""
+        total = 0
+        async with self._lock:
+            while True:
+                published = await self._publish_batch()
+                total += published
+                if published < self._batch_size:
+                    return total
+
+    async def _publish_batch(self) -> int:
+        query = (
+            sa.select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.payload)
+            .where(outbox.c.published_at.is_(None))
+            .order_by(outbox.c.id)
+            .limit(self._batch_size)
+        )
+        if self._store.is_postgres:
+            query = query.with_for_update(skip_locked=True)
+        async with self._store.transaction() as connection:
+            rows = (await connection.execute(query)).all()
+            if not rows:
+                return 0
+            # Enqueue in id order (per-partition order is kept), then await every ack.
+            pending = [
+                await self._broker.publish(
+                    row.payload.encode(),
+                    topic=row.topic,
+                    key=row.key.encode() if row.key else None,
+                    no_confirm=True,
+                )
+                for row in rows
+            ]
+            await asyncio.gather(*pending)
+            await connection.execute(
+                outbox.update()
+                .where(outbox.c.id.in_([row.id for row in rows]))
+                .values(published_at=dt.datetime.now(dt.UTC))
+            )
+        log.debug("outbox.published", count=len(rows))
+        return len(rows)
+
+    async def run_forever(self, interval_s: float = 1.0) -> None:
+        """Sweep the outbox periodically (rows left by a crash, or by another process)."""
+        while True:
+            try:
+                await self.flush()
+            except (sa.exc.DBAPIError, OSError) as error:
+                log.warning("outbox.sweep_failed", error=type(error).__name__)
+            await asyncio.sleep(interval_s)

@@ -1,0 +1,123 @@
+"""Helpers for tests and benchmarks on real parts: read topics, run services as processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+__all__ = ["ServiceProcess", "eventually", "produce", "read_topic"]
+
+
+async def produce(
+    bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, bytes]]
+) -> int:
+    """Publish (key, value) pairs and wait for every acknowledgement."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    count = 0
+    try:
+        for key, value in messages:
+            await producer.send_and_wait(topic, value, key=key)
+            count += 1
+    finally:
+        await producer.stop()
+    return count
+
+
+async def read_topic(
+    bootstrap: str,
+    topic: str,
+    *,
+    expect: int | None = None,
+    quiet_s: float = 1.5,
+    max_s: float = 30,
+) -> list[bytes]:
+    """Every value on a topic from the beginning, until ``expect`` or a quiet period."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    values: list[bytes] = []
+    deadline = time.monotonic() + max_s
+    last_seen = time.monotonic()
+    try:
+        while time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=200)
+            for records in batches.values():
+                values += [r.value for r in records]
+                last_seen = time.monotonic()
+            if expect is not None and len(values) >= expect:
+                if time.monotonic() - last_seen > 0.3:
+                    break
+            elif expect is None and time.monotonic() - last_seen > quiet_s:
+                break
+    finally:
+        await consumer.stop()
+    return values
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[bool]], *, timeout: float = 60.0, interval: float = 0.2
+) -> None:
+    """Wait until ``probe()`` is true; fail with AssertionError after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not await probe():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(interval)
+
+
+class ServiceProcess:
+    """One ``aiguillage run NAME`` OS process, with its output captured to a file."""
+
+    def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.env = {**os.environ, **env}
+        self.log_path = log_dir / f"{name}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ServiceProcess:
+        """Launch the service."""
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli.main", "run", self.name],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no graceful shutdown, like a crash."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        """SIGTERM and wait for a graceful exit; SIGKILL after ``timeout``."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def output(self) -> str:
+        """What the process printed so far."""
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
