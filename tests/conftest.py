@@ -6,7 +6,6 @@ everywhere else alike.
 
 from __future__ import annotations
 
-import asyncio
 import glob
 import os
 import shutil
@@ -29,18 +28,15 @@ PG_PORT = int(os.environ.get("TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("TEST_PG_USER", "postgres")
 
 
-def _pg_reachable(port: int) -> bool:
-    async def probe() -> bool:
-        try:
-            connection = await asyncpg.connect(
-                host=PG_HOST, port=port, user=PG_USER, database="postgres", timeout=3
-            )
-        except (OSError, asyncpg.PostgresError, TimeoutError):
-            return False
-        await connection.close()
-        return True
-
-    return asyncio.run(probe())
+async def _pg_reachable(port: int) -> bool:
+    try:
+        connection = await asyncpg.connect(
+            host=PG_HOST, port=port, user=PG_USER, database="postgres", timeout=3
+        )
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return False
+    await connection.close()
+    return True
 
 
 def _throwaway_cluster() -> tuple[int, Path]:
@@ -68,9 +64,9 @@ def _throwaway_cluster() -> tuple[int, Path]:
 
 
 @pytest.fixture(scope="session")
-def pg_server() -> Iterator[int]:
+async def pg_server() -> AsyncIterator[int]:
     """Port of a PostgreSQL server: the local one, else a throwaway cluster."""
-    if _pg_reachable(PG_PORT):
+    if await _pg_reachable(PG_PORT):
         yield PG_PORT
         return
     port, data = _throwaway_cluster()
@@ -105,14 +101,19 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
-    """A migrated store on each backend (the contract tests run on both)."""
+def store_url(request: pytest.FixtureRequest) -> str:
+    """The URL of an empty store on each backend (the contract tests run on both)."""
     if request.param == "postgres":
         request.applymarker(pytest.mark.postgres)
-        url = request.getfixturevalue("pg_url")
-    else:
-        url = request.getfixturevalue("sqlite_url")
-    instance = create_store(url)
+        url: str = request.getfixturevalue("pg_url")
+        return url
+    return str(request.getfixturevalue("sqlite_url"))
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    """A migrated store on each backend."""
+    instance = create_store(store_url)
     await migrate(instance)
     try:
         yield instance

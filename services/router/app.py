@@ -1,0 +1,53 @@
+"""The router app: ``faststream run services.router.app:create_app --factory``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from faststream import FastStream
+from faststream.specification import AsyncAPI
+
+from services.common.dlq import DeadLetterMiddleware, DeadLetterPublisher
+from services.common.kafka import build_broker
+from services.common.lifecycle import background, prepare_infrastructure
+from services.common.logging import configure_logging, get_logger
+from services.common.outbox import OutboxRelay
+from services.common.store import create_store
+from services.common.version import SERVICE_VERSION
+from services.router.handlers import RouterDeps, build_router
+from services.router.rules_loader import load_rules
+from services.router.service import RouterService
+from services.router.settings import RouterSettings
+
+__all__ = ["create_app"]
+
+log = get_logger(__name__)
+
+
+def create_app(settings: RouterSettings | None = None) -> FastStream:
+    """Wire the router: broker, DLQ, store, rules, outbox relay and subscribers."""
+    settings = settings or RouterSettings()
+    configure_logging(settings.log_level, settings.log_format)
+    rules = load_rules(settings.rules_dir)  # fails fast on a bad rule file
+    deps = RouterDeps()
+    broker = build_broker(settings, client_id="aiguillage-router")
+    broker.add_middleware(DeadLetterMiddleware.bind(DeadLetterPublisher(broker, "router")))
+    broker.include_router(build_router(settings, deps))
+
+    @asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        store = create_store(settings.resolved_database_url())
+        await prepare_infrastructure(settings, store)
+        relay = OutboxRelay(store, broker)
+        deps.service = RouterService(store, rules, relay, retry_max_s=settings.db_retry_max_s)
+        async with background(relay.run_forever(settings.outbox_sweep_interval_s)):
+            log.info("service.started", service="router", version=SERVICE_VERSION)
+            yield
+        await store.dispose()
+
+    return FastStream(
+        broker,
+        lifespan=lifespan,
+        specification=AsyncAPI(title="aiguillage router", version=SERVICE_VERSION),
+    )

@@ -1,0 +1,154 @@
+"""What a downstream service's command does to a dossier (``dossier.commands.v1``).
+
+Close (4.15), cancel (5.1.7.2 a), reply sent (4.11), needs field work and
+awaiting a third party (4.12), requalify (5.1.6 NB). Each emits its event;
+closing or cancelling a dossier that blocks dunning unblocks it (4.13).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from schemas import AccountAction
+from schemas.dossiers import (
+    AwaitThirdParty,
+    CancelDossier,
+    CloseDossier,
+    DossierCancelled,
+    DossierClosed,
+    DossierCommand,
+    DossierEvent,
+    DossierRequalified,
+    Kind,
+    RecordReply,
+    ReplySent,
+    RequalifyDossier,
+    RequireFieldWork,
+    ResumeFromThirdParty,
+    ThirdPartyAwaited,
+    ThirdPartyReceived,
+    Urgency,
+)
+
+__all__ = ["CommandEffects", "DossierState", "apply_command"]
+
+
+@dataclass(frozen=True, slots=True)
+class DossierState:
+    """The columns of a dossier a command can read or change."""
+
+    dossier_id: str
+    status: str
+    dossier_type: str
+    kind: Kind
+    urgency: Urgency
+    needs_field_work: bool
+    customer_ref: str | None
+    blocks_dunning: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CommandEffects:
+    """Column changes, events and account actions produced by one command."""
+
+    updates: dict[str, object] = field(default_factory=dict)
+    events: tuple[DossierEvent, ...] = ()
+    account_actions: tuple[AccountAction, ...] = ()
+    outcome: str = "applied"
+
+
+def apply_command(state: DossierState, command: DossierCommand, now: dt.datetime) -> CommandEffects:
+    """Apply one command to a dossier; a command on an ended dossier changes nothing."""
+    if state.status != "open":
+        return CommandEffects(outcome=f"ignored: dossier {state.status}")
+    base = {"event_id": f"{state.dossier_id}:{command.command_id}", "dossier_id": state.dossier_id}
+    if isinstance(command, CloseDossier | CancelDossier):
+        return _end(state, command, now, base)
+    if isinstance(command, RecordReply):
+        return CommandEffects(events=(ReplySent(**base, occurred_at=now, medium=command.medium),))
+    if isinstance(command, AwaitThirdParty):
+        awaited = ThirdPartyAwaited(**base, occurred_at=now, third_party=command.third_party)
+        return CommandEffects(events=(awaited,))
+    if isinstance(command, ResumeFromThirdParty):
+        return CommandEffects(events=(ThirdPartyReceived(**base, occurred_at=now),))
+    if isinstance(command, RequireFieldWork):
+        return _requalify(state, base, now, needs_field_work=True, reason="intervention terrain")
+    return _requalify_to(state, command, base, now)
+
+
+def _end(
+    state: DossierState,
+    command: CloseDossier | CancelDossier,
+    now: dt.datetime,
+    base: dict[str, str],
+) -> CommandEffects:
+    closing = isinstance(command, CloseDossier)
+    event: DossierEvent = (
+        DossierClosed(**base, occurred_at=now, reason=command.reason)
+        if closing
+        else DossierCancelled(**base, occurred_at=now, reason=command.reason)
+    )
+    actions: tuple[AccountAction, ...] = ()
+    if state.blocks_dunning and state.customer_ref:
+        actions = (
+            AccountAction(
+                action_id=f"{state.dossier_id}:unblock_dunning",
+                action="unblock_dunning",
+                customer_ref=state.customer_ref,
+                dossier_id=state.dossier_id,
+                occurred_at=now,
+                reason=f"dossier {state.dossier_type} {'clôturé' if closing else 'annulé'} (4.13)",
+            ),
+        )
+    status = "closed" if closing else "cancelled"
+    return CommandEffects(
+        updates={"status": status, "closed_at": now}, events=(event,), account_actions=actions
+    )
+
+
+def _requalify_to(
+    state: DossierState, command: RequalifyDossier, base: dict[str, str], now: dt.datetime
+) -> CommandEffects:
+    return _requalify(
+        state,
+        base,
+        now,
+        dossier_type=command.dossier_type or state.dossier_type,
+        kind=command.kind or state.kind,
+        urgency=command.urgency or state.urgency,
+        reason=command.reason,
+    )
+
+
+def _requalify(
+    state: DossierState,
+    base: dict[str, str],
+    now: dt.datetime,
+    *,
+    reason: str,
+    dossier_type: str | None = None,
+    kind: Kind | None = None,
+    urgency: Urgency | None = None,
+    needs_field_work: bool | None = None,
+) -> CommandEffects:
+    new_type = dossier_type or state.dossier_type
+    new_kind = kind or state.kind
+    new_urgency = urgency or state.urgency
+    field_work = state.needs_field_work if needs_field_work is None else needs_field_work
+    event = DossierRequalified(
+        **base,
+        occurred_at=now,
+        dossier_type=new_type,
+        kind=new_kind,
+        urgency=new_urgency,
+        needs_field_work=field_work,
+        reason=reason,
+    )
+    updates: dict[str, object] = {
+        "dossier_type": new_type,
+        "kind": new_kind,
+        "urgency": new_urgency,
+        "needs_field_work": field_work,
+    }
+    return CommandEffects(updates=updates, events=(event,))
