@@ -10,7 +10,14 @@ from schemas.dossiers import (
     DossierEvent,
     DossierEventAdapter,
 )
-from schemas.intake import AttachmentRef, CallDetails, IntakeItem, PostalAddress, SenderHints
+from schemas.intake import (
+    AttachmentRef,
+    CallDetails,
+    IntakeItem,
+    LetterDetails,
+    PostalAddress,
+    SenderHints,
+)
 from schemas.tasks import Task
 
 __all__ = [
@@ -24,6 +31,7 @@ __all__ = [
     "DossierEvent",
     "DossierEventAdapter",
     "IntakeItem",
+    "LetterDetails",
     "OutboundContact",
     "PostalAddress",
     "SenderHints",

@@ -16,6 +16,7 @@ __all__ = [
     "ContactAttached",
     "DeadlineBasis",
     "DeadlineSet",
+    "DirectDebitSuspended",
     "DossierCancelled",
     "DossierClosed",
     "DossierCommand",
@@ -136,6 +137,13 @@ class ThirdPartyReceived(_DossierFact):
     type: Literal["third_party_received"] = "third_party_received"
 
 
+class DirectDebitSuspended(_DossierFact):
+    """A complaint was not resolved the day it was opened: direct debit suspended (4.13)."""
+
+    type: Literal["direct_debit_suspended"] = "direct_debit_suspended"
+    action_id: str
+
+
 class DossierClosed(_DossierFact):
     """The dossier was closed after its request was handled (4.15)."""
 
@@ -160,6 +168,7 @@ DossierEvent = Annotated[
     | ReplySent
     | ThirdPartyAwaited
     | ThirdPartyReceived
+    | DirectDebitSuspended
     | DossierClosed
     | DossierCancelled,
     Field(discriminator="type"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Literal
 
 from pydantic import Field
@@ -13,6 +14,7 @@ __all__ = [
     "CallDetails",
     "Channel",
     "IntakeItem",
+    "LetterDetails",
     "PostalAddress",
     "SenderHints",
 ]
@@ -39,6 +41,7 @@ class SenderHints(Value):
     last_name: str | None = None
     email: str | None = Field(default=None, max_length=320)
     mobile: str | None = Field(default=None, pattern=E164_PATTERN)
+    phone: str | None = Field(default=None, pattern=E164_PATTERN, description="landline")
     postal_address: PostalAddress | None = None
 
 
@@ -62,6 +65,17 @@ class CallDetails(Value):
     duration_s: int = Field(default=0, ge=0)
     wrap_up_code: str | None = None
     wrap_up_note: str | None = None
+    voicemail: bool = False
+    closed_by_timeout: bool = Field(default=False, description="no end event ever arrived")
+
+
+class LetterDetails(Value):
+    """Facts read from a letter that the router and agents may use."""
+
+    letter_date: dt.date | None = Field(default=None, description="the date the customer wrote")
+    invoice_numbers: tuple[str, ...] = ()
+    amounts_eur: tuple[str, ...] = Field(default=(), description="decimal strings, e.g. '412.50'")
+    signatory: str | None = None
 
 
 class IntakeItem(Contract):
@@ -87,6 +101,7 @@ class IntakeItem(Contract):
     needs_manual_reading: bool = False
     internal: bool = Field(default=False, description="request initiated by the utility (4.2)")
     call: CallDetails | None = None
+    letter: LetterDetails | None = None
 
     def partition_key(self) -> str:
         """Key that keeps one customer's contacts in order on one partition."""

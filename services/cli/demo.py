@@ -102,7 +102,7 @@ async def _tasks(bootstrap: str, timeout: float = 3.0) -> list[Task]:
 
 
 def _print(rows: list[Any], tasks: list[Task], routed: int, fed: int) -> None:
-    console = Console()
+    console = Console(width=max(Console().width, 150))
     table = Table(title=f"Dossiers ({routed}/{fed} contacts routed)")
     for column in ("dossier", "canal", "type", "nature", "urgence", "service", "sensible"):
         table.add_column(column)
@@ -118,7 +118,7 @@ def _print(rows: list[Any], tasks: list[Task], routed: int, fed: int) -> None:
     for task in sorted(tasks, key=lambda t: (t.service, t.task_id)):
         task_table.add_row(
             task_topic(task.service), task.action, task.dossier_id or "-", task.urgency,
-            "; ".join(task.reasons[:2]),
+            "; ".join(task.reasons[:3]),
         )  # fmt: skip
     console.print(task_table)
 

@@ -58,7 +58,7 @@ def _app_for_docs(service: str) -> Any:
 
 
 def _asyncapi(app: Any) -> Any:
-    specification = app.specification.to_specification()
+    specification = app.schema.to_specification()
     return json.loads(specification.to_json())
 
 

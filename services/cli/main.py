@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -39,7 +40,10 @@ def run(service: Annotated[str, typer.Argument(help=f"One of: {', '.join(SERVICE
     """Run one service against the configured Kafka and store (production shape)."""
     if service not in SERVICES:
         raise typer.BadParameter(f"unknown service {service!r}; known: {', '.join(SERVICES)}")
-    asyncio.run(load_app(service)().run())
+    from services.common.settings import ServiceSettings
+
+    level = logging.getLevelName(ServiceSettings().log_level)
+    asyncio.run(load_app(service)().run(log_level=level))
 
 
 @schemas_app.command("export")

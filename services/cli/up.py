@@ -49,6 +49,8 @@ def embedded_environment(var: Path, *, fresh_db: str | None = None) -> Iterator[
     env.setdefault("KAFKA_SESSION_TIMEOUT_MS", "6000")
     env.setdefault("KAFKA_HEARTBEAT_INTERVAL_MS", "1000")
     env.setdefault("KAFKA_DEFAULT_PARTITIONS", "3")
+    if fresh_db:  # the demo prints a table: keep the services' logs to warnings
+        env.setdefault("LOG_LEVEL", "WARNING")
     if env.get("KAFKA_BOOTSTRAP_SERVERS"):
         yield env
         return

@@ -67,6 +67,7 @@ def build_broker(
         linger_ms=2,
         security=security_for(settings),
         middlewares=tuple(middlewares),
+        logger=logging.getLogger("aiguillage.kafka"),
         log_level=logging.DEBUG,
         graceful_timeout=15.0,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -48,6 +49,7 @@ def create_app(settings: RouterSettings | None = None) -> FastStream:
 
     return FastStream(
         broker,
+        logger=logging.getLogger("aiguillage.app"),
         lifespan=lifespan,
         specification=AsyncAPI(title="aiguillage router", version=SERVICE_VERSION),
     )

@@ -164,16 +164,15 @@ class RouterService:
                 if row is None:
                     raise UnknownDossier(command.dossier_id)
                 now = self._clock()
-                entry = self._rules.dictionary.get(str(row.dossier_type))
                 state = DossierState(
                     dossier_id=command.dossier_id,
                     status=str(row.status),
                     dossier_type=str(row.dossier_type),
-                    kind=row.kind,  # type: ignore[arg-type]
-                    urgency=row.urgency,  # type: ignore[arg-type]
+                    kind=row.kind,
+                    urgency=row.urgency,
                     needs_field_work=bool(row.needs_field_work),
-                    customer_ref=row.customer_ref,  # type: ignore[arg-type]
-                    blocks_dunning=bool(entry and entry.blocks_dunning),
+                    customer_ref=row.customer_ref,
+                    blocks_dunning=self._blocks_dunning(str(row.dossier_type)),
                 )
                 effects = apply_command(state, command, now)
                 if effects.updates:
@@ -193,6 +192,12 @@ class RouterService:
         effects = await retry_store(attempt, max_seconds=self._retry_max_s)
         await self._relay.flush()
         return effects
+
+    def _blocks_dunning(self, dossier_type: str) -> bool:
+        try:
+            return self._rules.dictionary.get(dossier_type).blocks_dunning
+        except KeyError:
+            return False
 
 
 def _outcome_name(effects: Effects) -> str:

@@ -23,8 +23,12 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
-async def migrate(store: Store, revision: str = "head") -> None:
-    """Upgrade the store's schema to ``revision`` (idempotent; safe on every start)."""
+async def migrate(store: Store, revision: str = "heads") -> None:
+    """Upgrade the store's schema to ``revision`` (idempotent; safe on every start).
+
+    The history has one branch per service (each service's migrations revise
+    ``0001`` and carry its branch label), so the default target is every head.
+    """
 
     def _upgrade(connection: Connection) -> None:
         command.upgrade(alembic_config(connection), revision)

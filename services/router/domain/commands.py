@@ -49,6 +49,12 @@ class DossierState:
 
 
 @dataclass(frozen=True, slots=True)
+class _Ids:
+    event_id: str
+    dossier_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class CommandEffects:
     """Column changes, events and account actions produced by one command."""
 
@@ -62,32 +68,56 @@ def apply_command(state: DossierState, command: DossierCommand, now: dt.datetime
     """Apply one command to a dossier; a command on an ended dossier changes nothing."""
     if state.status != "open":
         return CommandEffects(outcome=f"ignored: dossier {state.status}")
-    base = {"event_id": f"{state.dossier_id}:{command.command_id}", "dossier_id": state.dossier_id}
+    ids = _Ids(f"{state.dossier_id}:{command.command_id}", state.dossier_id)
     if isinstance(command, CloseDossier | CancelDossier):
-        return _end(state, command, now, base)
+        return _end(state, command, now, ids)
     if isinstance(command, RecordReply):
-        return CommandEffects(events=(ReplySent(**base, occurred_at=now, medium=command.medium),))
+        return CommandEffects(
+            events=(
+                ReplySent(
+                    event_id=ids.event_id,
+                    dossier_id=ids.dossier_id,
+                    occurred_at=now,
+                    medium=command.medium,
+                ),
+            )
+        )
     if isinstance(command, AwaitThirdParty):
-        awaited = ThirdPartyAwaited(**base, occurred_at=now, third_party=command.third_party)
+        awaited = ThirdPartyAwaited(
+            event_id=ids.event_id,
+            dossier_id=ids.dossier_id,
+            occurred_at=now,
+            third_party=command.third_party,
+        )
         return CommandEffects(events=(awaited,))
     if isinstance(command, ResumeFromThirdParty):
-        return CommandEffects(events=(ThirdPartyReceived(**base, occurred_at=now),))
+        return CommandEffects(
+            events=(
+                ThirdPartyReceived(
+                    event_id=ids.event_id, dossier_id=ids.dossier_id, occurred_at=now
+                ),
+            )
+        )
     if isinstance(command, RequireFieldWork):
-        return _requalify(state, base, now, needs_field_work=True, reason="intervention terrain")
-    return _requalify_to(state, command, base, now)
+        return _requalify(state, ids, now, needs_field_work=True, reason="intervention terrain")
+    return _requalify_to(state, command, ids, now)
 
 
 def _end(
     state: DossierState,
     command: CloseDossier | CancelDossier,
     now: dt.datetime,
-    base: dict[str, str],
+    ids: _Ids,
 ) -> CommandEffects:
     closing = isinstance(command, CloseDossier)
     event: DossierEvent = (
-        DossierClosed(**base, occurred_at=now, reason=command.reason)
+        DossierClosed(
+            event_id=ids.event_id, dossier_id=ids.dossier_id, occurred_at=now, reason=command.reason
+        )
         if closing
-        else DossierCancelled(**base, occurred_at=now, reason=command.reason)
+        else DossierCancelled(
+            event_id=ids.event_id, dossier_id=ids.dossier_id, occurred_at=now, reason=command.reason
+        )
     )
     actions: tuple[AccountAction, ...] = ()
     if state.blocks_dunning and state.customer_ref:
@@ -108,11 +138,11 @@ def _end(
 
 
 def _requalify_to(
-    state: DossierState, command: RequalifyDossier, base: dict[str, str], now: dt.datetime
+    state: DossierState, command: RequalifyDossier, ids: _Ids, now: dt.datetime
 ) -> CommandEffects:
     return _requalify(
         state,
-        base,
+        ids,
         now,
         dossier_type=command.dossier_type or state.dossier_type,
         kind=command.kind or state.kind,
@@ -123,7 +153,7 @@ def _requalify_to(
 
 def _requalify(
     state: DossierState,
-    base: dict[str, str],
+    ids: _Ids,
     now: dt.datetime,
     *,
     reason: str,
@@ -137,7 +167,8 @@ def _requalify(
     new_urgency = urgency or state.urgency
     field_work = state.needs_field_work if needs_field_work is None else needs_field_work
     event = DossierRequalified(
-        **base,
+        event_id=ids.event_id,
+        dossier_id=ids.dossier_id,
         occurred_at=now,
         dossier_type=new_type,
         kind=new_kind,

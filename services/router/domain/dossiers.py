@@ -214,8 +214,12 @@ def _open(
     now: dt.datetime,
 ) -> Effects:
     dossier_id = decision.dossier_id
-    reasons = (*decision.reasons, customer.reason, *classification.reasons)
-    service = classification.service if customer.identified else "identification"
+    reasons = (*classification.reasons, *decision.reasons, customer.reason)
+    # Sensitive mail and escalations go to their teams, who identify the sender
+    # themselves; any other unidentified contact waits for manual identification.
+    service = classification.service
+    if not customer.identified and service not in ("sensitive_mail", "escalations"):
+        service = "identification"
     opened = DossierOpened(
         event_id=f"{dossier_id}:opened",
         dossier_id=dossier_id,
@@ -249,6 +253,19 @@ def _open(
         customer_ref=customer.customer_ref,
         reasons=reasons,
     )
+    # An urgent sensitive letter goes to field operations first (4.7) and to the
+    # sensitive-mail team too (5.1.4): every queue the decision concerns gets a task.
+    extra = tuple(
+        task.model_copy(
+            update={
+                "task_id": f"{dossier_id}:take_part:{queue}",
+                "service": queue,
+                "action": "take_part",
+            }
+        )
+        for queue in classification.also_notify
+        if queue != service
+    )
     actions: tuple[AccountAction, ...] = ()
     if classification.blocks_dunning and customer.customer_ref:
         # 4.13 / 5.1.7.1: Facture, Règlement, Dégrèvement and RDR block dunning until closed.
@@ -263,5 +280,9 @@ def _open(
             ),
         )
     return Effects(
-        decision=decision, opened=opened, tasks=(task,), account_actions=actions, reasons=reasons
+        decision=decision,
+        opened=opened,
+        tasks=(task, *extra),
+        account_actions=actions,
+        reasons=reasons,
     )
