@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from services.cli.registry import SERVICES, load_app
+from services.cli.registry import SERVICES, cli_groups, load_app
 
 __all__ = ["app"]
 
@@ -18,6 +18,8 @@ schemas_app = typer.Typer(help="Event contracts: JSON Schemas and AsyncAPI.", no
 db_app = typer.Typer(help="The dossier store.", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(db_app, name="db")
+for _name, _group in cli_groups().items():
+    app.add_typer(_group, name=_name)
 
 
 @app.command()

@@ -1,23 +1,51 @@
-"""The services ``aiguillage run`` and ``aiguillage up`` know, by name."""
+"""The services ``aiguillage run`` and ``aiguillage up`` know, and the CLI groups they add."""
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Callable
 
+import typer
 from faststream import FastStream
 
-__all__ = ["SERVICES", "load_app"]
+__all__ = ["CLI_GROUPS", "SERVICES", "cli_groups", "load_app"]
 
-# name -> "module:factory"; a service joins here when it exists.
+_KNOWN_SERVICES: dict[str, str] = {
+    "router": "services.router.app",
+    "intake-mail": "services.intake_mail.app",
+    "intake-scan": "services.intake_scan.app",
+    "intake-phone": "services.intake_phone.app",
+    "sla-watch": "services.sla_watch.app",
+}
+# name -> module with an app factory ``create_app``; a service joins once its app exists.
 SERVICES: dict[str, str] = {
-    "router": "services.router.app:create_app",
+    name: module
+    for name, module in _KNOWN_SERVICES.items()
+    if importlib.util.find_spec(module) is not None
+}
+
+# command group -> module exposing ``cli: typer.Typer`` (e.g. ``aiguillage sla due``).
+CLI_GROUPS: dict[str, str] = {
+    "sla": "services.sla_watch.cli",
+    "scan": "services.intake_scan.cli",
+    "phone": "services.intake_phone.cli",
+    "mail": "services.intake_mail.cli",
+    "router": "services.router.cli",
 }
 
 
 def load_app(name: str) -> Callable[[], FastStream]:
     """The app factory of a service, imported on demand."""
-    module_name, factory = SERVICES[name].split(":")
-    module = importlib.import_module(module_name)
-    create: Callable[[], FastStream] = getattr(module, factory)
+    module = importlib.import_module(SERVICES[name])
+    create: Callable[[], FastStream] = module.create_app
     return create
+
+
+def cli_groups() -> dict[str, typer.Typer]:
+    """The command groups of the services that provide one."""
+    groups: dict[str, typer.Typer] = {}
+    for name, module_name in CLI_GROUPS.items():
+        if importlib.util.find_spec(module_name) is not None:
+            groups[name] = importlib.import_module(module_name).cli
+    return groups

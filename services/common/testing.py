@@ -8,11 +8,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-__all__ = ["ServiceProcess", "eventually", "produce", "read_topic"]
+__all__ = ["ServiceProcess", "SmtpSink", "eventually", "produce", "read_topic"]
 
 
 async def produce(
@@ -121,3 +125,39 @@ class ServiceProcess:
     def output(self) -> str:
         """What the process printed so far."""
         return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+class SmtpSink:
+    """An aiosmtpd SMTP server on a free loopback port that keeps every message it receives."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        from services.common.embedded import free_port
+
+        self.messages: list[tuple[str, tuple[str, ...], bytes]] = []
+        self.host = "127.0.0.1"
+        self.port = free_port()
+        sink = self
+
+        class _Handler:
+            async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
+                content = envelope.original_content or envelope.content
+                sink.messages.append((envelope.mail_from, tuple(envelope.rcpt_tos), content))
+                return "250 Message accepted for delivery"
+
+        self._controller = Controller(_Handler(), hostname=self.host, port=self.port)
+
+    def start(self) -> SmtpSink:
+        """Start serving (returns at once: aiosmtpd runs in its own thread)."""
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self._controller.stop()
+
+    def parsed(self) -> list[EmailMessage]:
+        """The received messages, parsed."""
+        parser = BytesParser(policy=policy.default)
+        return [parser.parsebytes(content) for _, _, content in self.messages]

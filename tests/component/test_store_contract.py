@@ -7,9 +7,12 @@ import datetime as dt
 
 import pytest
 import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 
 from services.common.outbox import OutboxMessage, add_to_outbox
 from services.common.store import Store, migrate
+from services.common.store.registry import all_tables
 from services.common.store.tables import dossiers, outbox
 from services.router.adapters.repository import DossierRepository
 
@@ -39,6 +42,14 @@ class TestStoreContract:
     async def test_migrations_are_idempotent(self, store: Store) -> None:
         await migrate(store)
         assert await store.ping()
+
+    async def test_migrations_create_exactly_the_declared_tables(self, store: Store) -> None:
+        def differences(connection: sa.Connection) -> list[object]:
+            context = MigrationContext.configure(connection)
+            return list(compare_metadata(context, all_tables()))
+
+        async with store.engine.connect() as connection:
+            assert await connection.run_sync(differences) == []
 
     async def test_processed_messages_are_remembered_per_consumer(self, store: Store) -> None:
         async with store.transaction() as connection:
