@@ -16,9 +16,14 @@ __all__ = ["background", "prepare_infrastructure"]
 
 
 async def prepare_infrastructure(settings: ServiceSettings, store: Store | None) -> None:
-    """Create missing topics (with their partition counts) and migrate the store."""
-    await ensure_topics(settings, ALL_TOPICS)
-    if store is not None:
+    """Create missing topics (with their partition counts) and migrate the store.
+
+    Each step can be turned off where an operator owns it (Strimzi topics,
+    migrations run as a deployment job).
+    """
+    if settings.kafka_create_topics:
+        await ensure_topics(settings, ALL_TOPICS)
+    if store is not None and settings.migrate_on_start:
         await migrate(store)
 
 

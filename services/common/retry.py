@@ -37,7 +37,7 @@ async def retry_store(operation: Callable[[], Awaitable[T]], *, max_seconds: flo
     async for attempt in AsyncRetrying(
         retry=retry_if_exception(is_transient_store_error),
         stop=stop_after_delay(max_seconds),
-        wait=wait_exponential_jitter(initial=0.05, max=5.0),
+        wait=wait_exponential_jitter(multiplier=0.05, max=5.0, jitter=0.05),
         reraise=True,
         before_sleep=lambda state: log.warning(
             "store.retrying",

@@ -60,6 +60,16 @@ class ServiceSettings(BaseSettings):
         validation_alias=shared("KAFKA_TOPIC_PARTITIONS"),
         description='per-topic partition counts, JSON: {"intake.items.v1": 12}',
     )
+    kafka_create_topics: bool = Field(
+        default=True,
+        validation_alias=shared("KAFKA_CREATE_TOPICS"),
+        description="create missing topics at start-up (off where an operator manages them)",
+    )
+    migrate_on_start: bool = Field(
+        default=True,
+        validation_alias=shared("MIGRATE_ON_START"),
+        description="apply the store migrations at start-up",
+    )
     kafka_replication_factor: int = Field(
         default=1, ge=1, validation_alias=shared("KAFKA_REPLICATION_FACTOR")
     )
