@@ -10,8 +10,8 @@ consumers to drop duplicates.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import datetime as dt
+import inspect
 from collections.abc import Iterable
 
 import sqlalchemy as sa
