@@ -3,6 +3,7 @@
 from schemas._base import Contract, UnsupportedSchemaVersion, UtcDatetime
 from schemas.accounts import AccountAction
 from schemas.contacts import OutboundContact
+from schemas.customers import CustomerRecord
 from schemas.dead_letters import DeadLetter
 from schemas.dossiers import (
     DossierCommand,
@@ -25,6 +26,7 @@ __all__ = [
     "AttachmentRef",
     "CallDetails",
     "Contract",
+    "CustomerRecord",
     "DeadLetter",
     "DossierCommand",
     "DossierCommandAdapter",

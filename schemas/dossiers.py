@@ -64,6 +64,8 @@ class DossierOpened(_DossierFact):
     sensitive: tuple[str, ...] = ()
     customer_ref: str | None = None
     identified: bool = True
+    identification: str = Field(default="reference", description="how the customer was found")
+    sender_is_holder: bool = Field(default=True, description="else an interlocutor (5.1.2)")
     reply_email: str | None = Field(default=None, description="where holding mails go")
     region: str | None = Field(default=None, description="French department code (calendar)")
     linked_dossier_id: str | None = Field(default=None, description="closed dossier (4.9)")
@@ -78,6 +80,7 @@ class ContactAttached(_DossierFact):
     channel: Channel
     contact_date: UtcDatetime
     supervisor_signalled: bool = True
+    sender_is_holder: bool = True
 
 
 class DossierRequalified(_DossierFact):

@@ -11,6 +11,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from schemas import (
     AccountAction,
+    CustomerRecord,
     DeadLetter,
     DossierCommandAdapter,
     DossierEventAdapter,
@@ -30,6 +31,7 @@ CONTRACTS: dict[str, type[BaseModel] | TypeAdapter[Any]] = {
     "AccountAction": AccountAction,
     "OutboundContact": OutboundContact,
     "DeadLetter": DeadLetter,
+    "CustomerRecord": CustomerRecord,
 }
 
 

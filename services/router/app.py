@@ -16,6 +16,7 @@ from services.common.logging import configure_logging, get_logger
 from services.common.outbox import OutboxRelay
 from services.common.store import create_store
 from services.common.version import SERVICE_VERSION
+from services.router.domain.identification import MatchPolicy
 from services.router.handlers import RouterDeps, build_router
 from services.router.rules_loader import load_rules
 from services.router.service import RouterService
@@ -41,7 +42,13 @@ def create_app(settings: RouterSettings | None = None) -> FastStream:
         store = create_store(settings.resolved_database_url())
         await prepare_infrastructure(settings, store)
         relay = OutboxRelay(store, broker)
-        deps.service = RouterService(store, rules, relay, retry_max_s=settings.db_retry_max_s)
+        deps.service = RouterService(
+            store,
+            rules,
+            relay,
+            retry_max_s=settings.db_retry_max_s,
+            match_policy=MatchPolicy(settings.name_threshold, settings.address_threshold),
+        )
         async with background(relay.run_forever(settings.outbox_sweep_interval_s)):
             log.info("service.started", service="router", version=SERVICE_VERSION)
             yield

@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 
 from faststream import AckPolicy
 from faststream.kafka import KafkaRouter
+from faststream.kafka.annotations import KafkaMessage
 
-from schemas import IntakeItem
+from schemas import CustomerRecord, IntakeItem
 from schemas.dossiers import DossierCommand
-from schemas.topics import DOSSIER_COMMANDS, INTAKE_ITEMS
+from schemas.topics import CUSTOMERS_DIRECTORY, DOSSIER_COMMANDS, INTAKE_ITEMS
 from services.common.kafka import consumer_options
 from services.common.logging import get_logger
 from services.router.service import RouterService
@@ -69,5 +70,21 @@ def build_router(settings: RouterSettings, deps: RouterDeps) -> KafkaRouter:
             dossier_id=command.dossier_id,
             outcome=effects.outcome,
         )
+
+    @router.subscriber(
+        CUSTOMERS_DIRECTORY,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        title="router/customer-directory",
+        description="CustomerRecord upserts from the customer-information system; "
+        "a null value (tombstone) forgets the key's account.",
+        **consumer_options(settings, settings.directory_group_id),
+    )
+    async def on_customer_record(message: KafkaMessage) -> None:
+        record = CustomerRecord.model_validate_json(message.body) if message.body else None
+        key = message.raw_message.key  # type: ignore[union-attr]
+        outcome = await deps.require().update_directory(
+            record, key.decode() if isinstance(key, bytes) else None
+        )
+        log.debug("directory.updated", outcome=outcome)
 
     return router

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from schemas import IntakeItem
+from schemas import CustomerRecord, IntakeItem
 from schemas.dossiers import DossierCommand
 from schemas.topics import ACCOUNT_ACTIONS, DOSSIER_EVENTS, task_topic
 from services.common.outbox import OutboxMessage, OutboxRelay, add_to_outbox
@@ -23,9 +23,9 @@ from services.router.domain.dossiers import (
     Effects,
     OpenDossier,
     decide,
-    identify,
     plan,
 )
+from services.router.domain.identification import MatchPolicy, identify_customer
 from services.router.domain.rules import RuleSet
 from services.router.errors import UnknownDossier
 
@@ -61,12 +61,14 @@ class RouterService:
         *,
         clock: Clock = _utcnow,
         retry_max_s: float = 30.0,
+        match_policy: MatchPolicy | None = None,
     ) -> None:
         self._store = store
         self._rules = rules
         self._relay = relay
         self._clock = clock
         self._retry_max_s = retry_max_s
+        self._match_policy = match_policy or MatchPolicy()
 
     async def route(self, items: Sequence[IntakeItem]) -> list[RouteOutcome]:
         """Route a batch of items in one transaction, then publish the outbox."""
@@ -93,7 +95,8 @@ class RouterService:
             tsa_box=item.tsa_box,
             rules=self._rules,
         )
-        customer = identify(item.sender)
+        candidates = await repo.directory_candidates(item.sender)
+        customer = identify_customer(item.sender, candidates, self._match_policy)
         dossiers = []
         if customer.key is not None and not item.internal:
             await repo.lock_customer(customer.key)
@@ -134,6 +137,7 @@ class RouterService:
                     "sensitive": ",".join(opened.sensitive),
                     "needs_field_work": opened.needs_field_work,
                     "identified": opened.identified,
+                    "identification": opened.identification,
                     "status": "open",
                     "item_id": item.item_id,
                     "contact_date": item.received_at,
@@ -149,6 +153,11 @@ class RouterService:
             role=role,
             contact_date=item.received_at,
             now=now,
+            sender_is_holder=effects.attached.sender_is_holder
+            if effects.attached
+            else effects.opened.sender_is_holder
+            if effects.opened
+            else True,
         )
         return decision.dossier_id
 
@@ -192,6 +201,21 @@ class RouterService:
         effects = await retry_store(attempt, max_seconds=self._retry_max_s)
         await self._relay.flush()
         return effects
+
+    async def update_directory(self, record: CustomerRecord | None, key: str | None) -> str:
+        """Apply a directory change: a record, or a null tombstone for ``key``."""
+
+        async def attempt() -> str:
+            async with self._store.transaction() as connection:
+                repo = DossierRepository(connection, postgres=self._store.is_postgres)
+                if record is not None:
+                    return await repo.save_customer(record)
+                if key:
+                    await repo.forget_customer(key)
+                    return "deleted"
+                return "ignored"
+
+        return await retry_store(attempt, max_seconds=self._retry_max_s)
 
     def _blocks_dunning(self, dossier_type: str) -> bool:
         try:

@@ -19,6 +19,9 @@ class RouterSettings(ServiceSettings):
 
     group_id: str = "router"
     commands_group_id: str = "router-commands"
+    directory_group_id: str = "router-directory"
+    name_threshold: float = Field(default=88.0, ge=50, le=100, description="fuzzy name match")
+    address_threshold: float = Field(default=80.0, ge=50, le=100, description="fuzzy address")
     rules_dir: Path | None = Field(
         default=None, description="directory of rule files; the bundled rules when unset"
     )

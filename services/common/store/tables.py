@@ -69,6 +69,7 @@ dossiers = sa.Table(
     sa.Column("opened_at", UtcTimestamp, nullable=False),
     sa.Column("closed_at", UtcTimestamp, nullable=True),
     sa.Column("linked_dossier_id", sa.String(64), nullable=True),
+    sa.Column("identification", sa.String(30), nullable=False, server_default="none"),
     sa.Index("ix_dossiers_customer_key_status", "customer_key", "status"),
     # Two router instances never open two dossiers for one request: at most one
     # open dossier per customer and dossier type, enforced by the database.
@@ -91,5 +92,6 @@ dossier_contacts = sa.Table(
     sa.Column("role", sa.String(20), nullable=False),
     sa.Column("contact_date", UtcTimestamp, nullable=False),
     sa.Column("attached_at", UtcTimestamp, nullable=False),
+    sa.Column("sender_is_holder", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Index("ix_dossier_contacts_dossier_id", "dossier_id"),
 )

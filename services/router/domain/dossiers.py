@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 
 from schemas import AccountAction, IntakeItem, SenderHints, Task
 from schemas.dossiers import ContactAttached, DossierOpened
+from services.router.domain.identification import Identification
 
 if TYPE_CHECKING:
     from services.router.domain.classification import Classification
 
 __all__ = [
     "AttachToDossier",
-    "Customer",
     "Decision",
     "DossierView",
     "Effects",
@@ -28,24 +28,9 @@ __all__ = [
     "ReviewPerimeter",
     "decide",
     "dossier_id_for",
-    "identify",
     "plan",
     "region_of",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class Customer:
-    """Who the contact is from, as far as the hints tell (procedure 5.1.2)."""
-
-    key: str | None
-    customer_ref: str | None
-    reason: str
-
-    @property
-    def identified(self) -> bool:
-        """True when the contact could be tied to a customer account."""
-        return self.customer_ref is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,24 +86,6 @@ def dossier_id_for(item_id: str) -> str:
     return "DOS-" + hashlib.sha256(item_id.encode()).hexdigest()[:20].upper()
 
 
-def identify(sender: SenderHints) -> Customer:
-    """Identify the customer from the contact's hints (5.1.2).
-
-    A valid customer reference identifies the account. Without one the
-    contact stays unidentified and its dossier is flagged for manual
-    identification; it is never dropped.
-    """
-    if sender.customer_ref:
-        return Customer(
-            key=f"ref:{sender.customer_ref}",
-            customer_ref=sender.customer_ref,
-            reason="identified by customer reference",
-        )
-    return Customer(
-        key=None, customer_ref=None, reason="no customer reference: manual identification"
-    )
-
-
 def region_of(sender: SenderHints) -> str | None:
     """French department code from the sender's postcode (for the working-day calendar)."""
     address = sender.postal_address
@@ -131,7 +98,7 @@ def region_of(sender: SenderHints) -> str | None:
 def decide(
     item: IntakeItem,
     classification: Classification,
-    customer: Customer,
+    customer: Identification,
     dossiers: Sequence[DossierView],
 ) -> Decision:
     """Choose what to do with a contact.
@@ -159,7 +126,7 @@ def decide(
 def plan(
     item: IntakeItem,
     classification: Classification,
-    customer: Customer,
+    customer: Identification,
     decision: Decision,
     now: dt.datetime,
 ) -> Effects:
@@ -180,7 +147,7 @@ def plan(
 
 
 def _attach(
-    item: IntakeItem, decision: AttachToDossier, customer: Customer, now: dt.datetime
+    item: IntakeItem, decision: AttachToDossier, customer: Identification, now: dt.datetime
 ) -> Effects:
     dossier_id = decision.dossier_id
     attached = ContactAttached(
@@ -190,6 +157,7 @@ def _attach(
         item_id=item.item_id,
         channel=item.channel,
         contact_date=item.received_at,
+        sender_is_holder=customer.sender_is_holder,
     )
     # 4.8 NB: a multi-contact is signalled to the supervisor so the dossier is prioritised.
     task = Task(
@@ -209,7 +177,7 @@ def _attach(
 def _open(
     item: IntakeItem,
     classification: Classification,
-    customer: Customer,
+    customer: Identification,
     decision: OpenDossier,
     now: dt.datetime,
 ) -> Effects:
@@ -235,6 +203,8 @@ def _open(
         sensitive=classification.sensitive,
         customer_ref=customer.customer_ref,
         identified=customer.identified,
+        identification=customer.method,
+        sender_is_holder=customer.sender_is_holder,
         reply_email=item.sender.email,
         region=region_of(item.sender),
         reasons=reasons,

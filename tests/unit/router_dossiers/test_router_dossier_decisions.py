@@ -27,10 +27,10 @@ from services.router.domain.dossiers import (
     ReviewPerimeter,
     decide,
     dossier_id_for,
-    identify,
     plan,
     region_of,
 )
+from services.router.domain.identification import Identification
 
 NOW = dt.datetime(2026, 6, 2, 9, 0, tzinfo=dt.UTC)
 DossierCommandT = TypeVar("DossierCommandT", bound=BaseModel)
@@ -63,6 +63,11 @@ def _item(
         sender=SenderHints(customer_ref=ref, email="client@example.test", postal_address=address),
         internal=internal,
     )
+
+
+def _who(sender: SenderHints) -> Identification:
+    ref = sender.customer_ref
+    return Identification(ref, "reference" if ref else "none", True, "test")
 
 
 OPEN_FACTURE = DossierView("DOS-A", "FACTURE", "open", "123456789")
@@ -103,14 +108,14 @@ OPEN_FUITE = DossierView("DOS-B", "FUITE", "open", "123456789")
 def test_decide(
     item: IntakeItem, classification: Classification, dossiers: list[DossierView], expected: type
 ) -> None:
-    decision = decide(item, classification, identify(item.sender), dossiers)
+    decision = decide(item, classification, _who(item.sender), dossiers)
     assert isinstance(decision, expected)
     assert decision.reasons
 
 
 def test_open_plans_event_task_and_dunning_block() -> None:
     item = _item(postcode="67000")
-    customer = identify(item.sender)
+    customer = _who(item.sender)
     decision = decide(item, _classification(), customer, [])
     effects = plan(item, _classification(), customer, decision, NOW)
     assert effects.opened is not None
@@ -122,7 +127,7 @@ def test_open_plans_event_task_and_dunning_block() -> None:
 
 def test_unidentified_sender_goes_to_identification_without_account_action() -> None:
     item = _item(ref=None)
-    customer = identify(item.sender)
+    customer = _who(item.sender)
     effects = plan(
         item, _classification(), customer, decide(item, _classification(), customer, []), NOW
     )
@@ -136,7 +141,7 @@ def test_unidentified_sender_goes_to_identification_without_account_action() -> 
 
 def test_multicontact_signals_the_supervisor() -> None:
     item = _item()
-    customer = identify(item.sender)
+    customer = _who(item.sender)
     effects = plan(item, _classification(), customer, AttachToDossier("DOS-A", ("4.8",)), NOW)
     assert effects.attached is not None
     assert effects.attached.dossier_id == "DOS-A"
@@ -147,7 +152,7 @@ def test_multicontact_signals_the_supervisor() -> None:
 
 def test_out_of_perimeter_is_reviewed_not_recorded() -> None:
     item = _item()
-    customer = identify(item.sender)
+    customer = _who(item.sender)
     effects = plan(
         item, _classification(in_perimeter=False), customer, ReviewPerimeter(("5.1.2",)), NOW
     )
