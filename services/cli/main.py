@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from services.cli.registry import SERVICES, cli_groups, load_app
+from services.router.cli import run_classify, run_eval
 
 __all__ = ["app"]
 
@@ -20,6 +21,8 @@ app.add_typer(schemas_app, name="schemas")
 app.add_typer(db_app, name="db")
 for _name, _group in cli_groups().items():
     app.add_typer(_group, name=_name)
+app.command("classify")(run_classify)
+app.command("eval")(run_eval)
 
 
 @app.command()

@@ -25,13 +25,13 @@ SERVICES: dict[str, str] = {
     if importlib.util.find_spec(module) is not None
 }
 
-# command group -> module exposing ``cli: typer.Typer`` (e.g. ``aiguillage sla due``).
+# command group -> "module:attribute" of a ``typer.Typer`` (e.g. ``aiguillage sla due``).
 CLI_GROUPS: dict[str, str] = {
-    "sla": "services.sla_watch.cli",
-    "scan": "services.intake_scan.cli",
-    "phone": "services.intake_phone.cli",
-    "mail": "services.intake_mail.cli",
-    "router": "services.router.cli",
+    "sla": "services.sla_watch.cli:cli",
+    "scan": "services.intake_scan.cli:cli",
+    "phone": "services.intake_phone.cli:cli",
+    "mail": "services.intake_mail.cli:cli",
+    "customers": "services.router.cli:customers",
 }
 
 
@@ -45,7 +45,8 @@ def load_app(name: str) -> Callable[[], FastStream]:
 def cli_groups() -> dict[str, typer.Typer]:
     """The command groups of the services that provide one."""
     groups: dict[str, typer.Typer] = {}
-    for name, module_name in CLI_GROUPS.items():
+    for name, target in CLI_GROUPS.items():
+        module_name, attribute = target.split(":")
         if importlib.util.find_spec(module_name) is not None:
-            groups[name] = importlib.import_module(module_name).cli
+            groups[name] = getattr(importlib.import_module(module_name), attribute)
     return groups

@@ -1,0 +1,1 @@
+"""The intake_mail service."""

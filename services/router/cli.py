@@ -1,0 +1,171 @@
+"""Router commands: customers import, classify, eval."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from schemas import CustomerRecord, PostalAddress
+from schemas.topics import CUSTOMERS_DIRECTORY
+from services.common.settings import ServiceSettings
+from services.common.testing import produce
+
+__all__ = ["customers", "read_customer_csv", "run_classify", "run_eval"]
+
+customers = typer.Typer(
+    help="The customer directory (customers.directory.v1).", no_args_is_help=True
+)
+
+CSV_COLUMNS = (
+    "customer_ref", "first_name", "last_name", "email", "mobile", "phone",
+    "address", "postcode", "city",
+)  # fmt: skip
+
+
+def read_customer_csv(path: Path, now: dt.datetime) -> Iterator[CustomerRecord | str]:
+    """Directory records from a CSV export (``;`` or ``,``); an invalid row yields its error."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        sample = handle.read(4096)
+        handle.seek(0)
+        dialect = csv.Sniffer().sniff(sample, delimiters=";,")
+        for number, row in enumerate(csv.DictReader(handle, dialect=dialect), start=2):
+            values = {key: (row.get(key) or "").strip() or None for key in CSV_COLUMNS}
+            try:
+                address = PostalAddress(
+                    lines=(values["address"],) if values["address"] else (),
+                    postcode=values["postcode"],
+                    city=values["city"],
+                )
+                yield CustomerRecord(
+                    customer_ref=values["customer_ref"] or "",
+                    first_name=values["first_name"],
+                    last_name=values["last_name"],
+                    email=values["email"].lower() if values["email"] else None,
+                    mobile=values["mobile"],
+                    phone=values["phone"],
+                    address=address,
+                    updated_at=now,
+                )
+            except ValidationError as error:
+                fields = sorted({str(e["loc"][0]) for e in error.errors()})
+                yield f"line {number}: invalid {', '.join(fields)}"
+
+
+@customers.command("import")
+def import_customers(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV export")],
+) -> None:
+    """Publish a CSV export of the directory onto customers.directory.v1 (key = reference)."""
+    records: list[CustomerRecord] = []
+    errors: list[str] = []
+    for entry in read_customer_csv(path, dt.datetime.now(dt.UTC)):
+        (errors if isinstance(entry, str) else records).append(entry)  # type: ignore[arg-type]
+    for error in errors:
+        typer.echo(error, err=True)
+    settings = ServiceSettings()
+    published = asyncio.run(
+        produce(
+            settings.kafka_bootstrap_servers,
+            CUSTOMERS_DIRECTORY,
+            ((r.customer_ref.encode(), r.model_dump_json().encode()) for r in records),
+        )
+    )
+    typer.echo(f"{published} customers published, {len(errors)} rows rejected")
+    if errors:
+        raise typer.Exit(1)
+
+
+DEFAULT_DATASET = Path("tests/data/contacts/labelled.jsonl")
+
+
+def run_eval(
+    dataset: Annotated[Path, typer.Argument(help="labelled JSONL")] = DEFAULT_DATASET,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    rules_dir: Annotated[Path | None, typer.Option(help="rule files to evaluate")] = None,
+) -> None:
+    """Precision and recall of the qualification rules on a labelled set (issue 3 targets)."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from services.router.evaluation import evaluate, load_examples
+    from services.router.rules_loader import load_rules
+
+    report = evaluate(load_rules(rules_dir), load_examples(dataset))
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        table = Table(title=f"Qualification on {report.examples} contacts")
+        for column in ("label", "precision", "recall", "accuracy", "support"):
+            table.add_column(column, justify="left" if column == "label" else "right")
+        for row in report.rows():
+            table.add_row(*row)
+        console = Console()
+        console.print(table)
+        for name, (value, threshold, met) in report.targets().items():
+            shown = "-" if value is None else f"{value:.3f}"
+            console.print(f"{'✓' if met else '✗'} {name}: {shown} (target ≥ {threshold})")
+    if not all(met for _, _, met in report.targets().values()):
+        raise typer.Exit(1)
+
+
+def _read_contact(path: str) -> tuple[str | None, str, str, str | None]:
+    """(subject, text, channel, tsa box) of an .eml, a scanned letter, or plain text."""
+    import sys
+
+    if path == "-":
+        return None, sys.stdin.read(), "email", None
+    source = Path(path)
+    suffix = source.suffix.lower()
+    if suffix == ".eml":
+        from services.intake_mail.domain import parse_mail
+
+        parsed = parse_mail(source.read_bytes(), max_bytes=25 * 1024 * 1024)
+        return parsed.subject, parsed.body_text, "email", None
+    if suffix in {".pdf", ".tif", ".tiff", ".png", ".jpg", ".jpeg"}:
+        from services.intake_scan.adapters.text import read_letter
+        from services.intake_scan.domain.letters import extract_letter_facts
+        from services.intake_scan.domain.text import join_pages
+
+        text = join_pages(read_letter(source).texts)
+        facts = extract_letter_facts(text)
+        subject = facts.subject.value if facts.subject else None
+        box = facts.tsa_box.value if facts.tsa_box else None
+        return subject, text, "letter", box
+    return None, source.read_text(encoding="utf-8"), "email", None
+
+
+def run_classify(
+    path: Annotated[str, typer.Argument(help=".eml, PDF/image letter, text file, or - for stdin")],
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    rules_dir: Annotated[Path | None, typer.Option(help="rule files to use")] = None,
+) -> None:
+    """Qualify one contact and print the decision with its reasons."""
+    import json
+
+    from services.router.domain.classification import classify
+    from services.router.rules_loader import load_rules
+
+    subject, text, channel, box = _read_contact(path)
+    result = classify(
+        subject=subject, text=text, channel=channel, tsa_box=box, rules=load_rules(rules_dir)
+    )
+    if as_json:
+        typer.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
+        return
+    typer.echo(
+        f"{result.dossier_type} ({result.label}) · {result.kind} · {result.urgency} · "
+        f"→ {result.service}"
+        + (f" · sensible: {', '.join(result.sensitive)}" if result.sensitive else "")
+        + ("" if result.in_perimeter else " · HORS PÉRIMÈTRE")
+    )
+    for reason in result.reasons:
+        typer.echo(f"  - {reason}")
