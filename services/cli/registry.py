@@ -17,6 +17,7 @@ _KNOWN_SERVICES: dict[str, str] = {
     "intake-scan": "services.intake_scan.app",
     "intake-phone": "services.intake_phone.app",
     "sla-watch": "services.sla_watch.app",
+    "lag-exporter": "services.ops.app",
 }
 # name -> module with an app factory ``create_app``; a service joins once its app exists.
 SERVICES: dict[str, str] = {
@@ -32,6 +33,7 @@ CLI_GROUPS: dict[str, str] = {
     "phone": "services.intake_phone.cli:cli",
     "mail": "services.intake_mail.cli:cli",
     "customers": "services.router.cli:customers",
+    "dlq": "services.ops.cli:dlq",
 }
 
 

@@ -4,7 +4,8 @@ No I/O, no clock, no settings: time is always a parameter. Adapters
 (:mod:`.generic`, :mod:`.ringover`, :mod:`.twilio`, :mod:`.asterisk`, one entry
 point in :mod:`.normalise`) turn a raw payload into :class:`CallEvent` values
 or raise :class:`PayloadRejected`; :mod:`.assembly` folds a call's events in
-any order into a :class:`CallState`; :mod:`.items` builds the ``IntakeItem``
+any order into a :class:`CallState`; :mod:`.deadlines` says when an open
+call is complete on the service's own clock; :mod:`.items` builds the ``IntakeItem``
 and :mod:`.perimeter` says whether it is routed.
 """
 
@@ -21,6 +22,7 @@ from services.intake_phone.domain.assembly import (
     fold,
     mark_emitted,
 )
+from services.intake_phone.domain.deadlines import OpenCall, complete, observe, pending
 from services.intake_phone.domain.events import (
     CallEvent,
     EventKind,
@@ -50,10 +52,12 @@ __all__ = [
     "EventKind",
     "Ignored",
     "Normalised",
+    "OpenCall",
     "PayloadRejected",
     "PerimeterDecision",
     "Platform",
     "apply",
+    "complete",
     "completion",
     "due_at",
     "facts",
@@ -61,6 +65,8 @@ __all__ = [
     "item_id",
     "mark_emitted",
     "normalise",
+    "observe",
+    "pending",
     "perimeter",
     "to_intake_item",
 ]

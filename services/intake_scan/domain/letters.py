@@ -11,8 +11,8 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 
-from schemas.intake import IntakeItem, SenderHints
-from services.intake_scan.domain.facts import TSA_LAST_RESORT, Found, LetterFacts
+from schemas.intake import AttachmentRef, IntakeItem, LetterDetails, SenderHints
+from services.intake_scan.domain.facts import TSA_LAST_RESORT, Found, LetterFacts, PersonName
 from services.intake_scan.domain.identifiers import (
     find_customer_ref,
     find_email,
@@ -27,6 +27,7 @@ from services.intake_scan.domain.text import lines_of, normalise
 __all__ = [
     "build_letter_item",
     "extract_letter_facts",
+    "letter_details",
     "letter_tsa_box",
     "mean_confidence",
     "needs_manual_reading",
@@ -104,6 +105,26 @@ def needs_manual_reading(text: str, confidence: float | None, confidence_floor: 
     return not text.strip() or (confidence is not None and confidence < confidence_floor)
 
 
+def _full_name(person: PersonName) -> str:
+    return f"{person.first_name} {person.last_name}" if person.first_name else person.last_name
+
+
+def letter_details(facts: LetterFacts) -> LetterDetails | None:
+    """The letter's own facts for the router and agents (5.1.4 contact date, 5.1.7.1 billing).
+
+    The date the customer wrote (kept apart from the scan date J, which is
+    the contact date), the invoice numbers and euro amounts quoted (as
+    two-decimal strings) and who signed. ``None`` when the letter says none of it.
+    """
+    details = LetterDetails(
+        letter_date=facts.letter_date.value if facts.letter_date else None,
+        invoice_numbers=tuple(found.value for found in facts.invoice_numbers),
+        amounts_eur=tuple(f"{found.value:.2f}" for found in facts.amounts),
+        signatory=_full_name(facts.signatory.value) if facts.signatory else None,
+    )
+    return None if details == LetterDetails() else details
+
+
 def build_letter_item(
     facts: LetterFacts,
     *,
@@ -114,19 +135,26 @@ def build_letter_item(
     text: str,
     page_confidences: Sequence[float],
     confidence_floor: float,
+    attachments: Sequence[AttachmentRef] = (),
+    manual_reading: bool = False,
 ) -> IntakeItem:
     """Turn a letter into its ``IntakeItem`` on channel "letter" (4.3, 4.9 NB, 5.1.1, 5.1.4).
 
     The contact date is the scan date J (5.1.4), never the date written on the
-    letter. The sender hints come from the facts (only a mobile number goes in
-    ``mobile``); the TSA box follows ``letter_tsa_box``. An empty text or a
-    mean OCR confidence under ``confidence_floor`` flags the item for manual
-    reading: the letter is never dropped. Text beyond the contract's limit is cut.
+    letter. The sender hints come from the facts (the first mobile number goes
+    in ``mobile``, the first landline in ``phone``); the TSA box follows
+    ``letter_tsa_box``; the letter's own date, invoice numbers, amounts and
+    signatory go in ``letter``. An empty text, a mean OCR confidence under
+    ``confidence_floor`` or ``manual_reading`` (another reason a person must
+    look, such as pages missing against the scan index) flags the item for
+    manual reading: the letter is never dropped. The scanned file travels by
+    reference in ``attachments``. Text beyond the contract's limit is cut.
     """
     if scanned_at.tzinfo is None or scanned_at.utcoffset() is None:
         raise ValueError("scanned_at must be timezone-aware (the scan date J, 5.1.4)")
     name = facts.name.value if facts.name is not None else None
     mobile = facts.mobile
+    landline = next((phone for phone in facts.phones if not phone.value.mobile), None)
     confidence = mean_confidence(page_confidences)
     box = letter_tsa_box(facts, tsa_box_from_index)
     sender = SenderHints(
@@ -135,8 +163,10 @@ def build_letter_item(
         last_name=name.last_name if name else None,
         email=facts.email.value if facts.email else None,
         mobile=mobile.value.e164 if mobile else None,
+        phone=landline.value.e164 if landline else None,
         postal_address=facts.postal_address.value if facts.postal_address else None,
     )
+    manual = manual_reading or needs_manual_reading(text, confidence, confidence_floor)
     return IntakeItem(
         item_id=item_id,
         channel="letter",
@@ -148,5 +178,7 @@ def build_letter_item(
         tsa_box=box.value if box else None,
         ocr_confidence=confidence,
         ocr_page_confidences=tuple(page_confidences),
-        needs_manual_reading=needs_manual_reading(text, confidence, confidence_floor),
+        needs_manual_reading=manual,
+        attachments=tuple(attachments),
+        letter=letter_details(facts),
     )

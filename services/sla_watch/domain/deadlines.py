@@ -20,9 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Literal, Self
-
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from typing import Literal
 
 from schemas.dossiers import (
     ContactAttached,
@@ -49,6 +47,7 @@ from services.sla_watch.domain.calendar import (
     format_paris,
     normalize_region,
 )
+from services.sla_watch.domain.policy import SlaPolicy
 
 __all__ = [
     "Deadline",
@@ -63,64 +62,6 @@ __all__ = [
 
 Status = Literal["running", "paused", "met", "closed", "cancelled"]
 _DAY = dt.timedelta(days=1)
-
-
-class SlaPolicy(BaseModel):
-    """The SLA durations, lead times and windows ops can tune (procedure 4.12, 4.13).
-
-    Defaults follow the procedure: 48 clock hours for an e-mail, 5 working days
-    for a letter (and a phone contact), 15 for field work or another service;
-    a holding mail one working day (6 h for an e-mail) before the deadline,
-    between 08:00 and 19:00 on working days; the 4.13 same-day check at 19:00.
-    ``working_hours`` is the window counted when ``email_counting`` is
-    ``working_hours`` (whole working days by default: "48 h ouvrées").
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    email_response: dt.timedelta = dt.timedelta(hours=48)
-    email_counting: Literal["clock_hours", "working_hours"] = "clock_hours"
-    working_hours: DailyWindow = FULL_DAY
-    letter_working_days: int = Field(default=5, ge=1)
-    phone_working_days: int = Field(default=5, ge=1)
-    field_work_working_days: int = Field(default=15, ge=1)
-    email_holding_lead: dt.timedelta = dt.timedelta(hours=6)
-    holding_lead_working_days: int = Field(default=1, ge=0)
-    sending_window: DailyWindow = DailyWindow(start=dt.time(8), end=dt.time(19))
-    earlier_slot_fallback: bool = True
-    earlier_slot_margin: dt.timedelta = dt.timedelta(minutes=30)
-    working_day_end: dt.time = dt.time(19)
-    default_region: str | None = None
-
-    @field_validator("default_region")
-    @classmethod
-    def _known_region(cls, value: str | None) -> str | None:
-        return normalize_region(value)
-
-    @field_validator("working_day_end")
-    @classmethod
-    def _wall_clock(cls, value: dt.time) -> dt.time:
-        if value.tzinfo is not None:
-            raise ValueError("working_day_end is a Paris wall-clock time, without a time zone")
-        return value
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Self:
-        if self.email_response <= dt.timedelta(0):
-            raise ValueError("email_response must be positive")
-        if not dt.timedelta(0) < self.email_holding_lead < self.email_response:
-            raise ValueError("email_holding_lead must be positive and shorter than email_response")
-        shortest = min(
-            self.letter_working_days, self.phone_working_days, self.field_work_working_days
-        )
-        if self.holding_lead_working_days >= shortest:
-            raise ValueError(
-                f"holding_lead_working_days ({self.holding_lead_working_days}) must be shorter"
-                f" than the shortest working-day deadline ({shortest})"
-            )
-        if not dt.timedelta(0) <= self.earlier_slot_margin < self.sending_window.length:
-            raise ValueError("earlier_slot_margin must be shorter than the sending window")
-        return self
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +114,8 @@ class DeadlineState:
     announced: tuple[str, dt.datetime] | None = None
     reasons: tuple[str, ...] = ()
     applied: frozenset[str] = frozenset()
+    dossier_type: str | None = None
+    linked_dossier_id: str | None = None
 
     @property
     def deadline_id(self) -> str:
@@ -299,12 +242,14 @@ def _open(event: DossierOpened, policy: SlaPolicy) -> DeadlineState:
         due_at=None,
         reasons=notes,
         applied=frozenset({event.event_id}),
+        dossier_type=event.dossier_type,
+        linked_dossier_id=event.linked_dossier_id,
     )
     return _reschedule(state, policy, f"{reason}, depuis le {format_paris(event.contact_date)}")
 
 
 def _requalify(state: DeadlineState, event: DossierRequalified, policy: SlaPolicy) -> DeadlineState:
-    state = replace(state, kind=event.kind)
+    state = replace(state, kind=event.kind, dossier_type=event.dossier_type)
     if not event.needs_field_work or state.basis == "15wd":
         kept = "conservée" if state.status in ("running", "paused") else "sans objet"
         return _note(state, f"requalifié ({event.kind}) : échéance {kept}")

@@ -17,6 +17,7 @@ direct-debit suspension has no dossier event to fold).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Set
 from dataclasses import dataclass
 from typing import Literal
@@ -45,6 +46,8 @@ __all__ = [
     "plan_holding_mail",
     "quote_deadline",
 ]
+
+_REF = re.compile(r"^\d{9}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +169,9 @@ def plan_holding_mail(
 
 
 def _debit_check_at(state: DeadlineState, policy: SlaPolicy) -> dt.datetime | None:
-    if state.kind != "reclamation" or not state.is_open or state.customer_ref is None:
+    # AccountAction needs the 9-digit customer reference of the billing system.
+    ref = state.customer_ref
+    if state.kind != "reclamation" or not state.is_open or ref is None or not _REF.match(ref):
         return None
     return state.calendar.end_of_working_day(state.opened_at, policy.working_day_end)
 
