@@ -11,6 +11,13 @@ from faststream import FastStream
 
 __all__ = ["CLI_GROUPS", "SERVICES", "cli_groups", "load_app"]
 
+def _exists(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # its package does not exist (yet)
+        return False
+
+
 _KNOWN_SERVICES: dict[str, str] = {
     "router": "services.router.app",
     "intake-mail": "services.intake_mail.app",
@@ -23,7 +30,7 @@ _KNOWN_SERVICES: dict[str, str] = {
 SERVICES: dict[str, str] = {
     name: module
     for name, module in _KNOWN_SERVICES.items()
-    if importlib.util.find_spec(module) is not None
+    if _exists(module)
 }
 
 # command group -> "module:attribute" of a ``typer.Typer`` (e.g. ``aiguillage sla due``).
@@ -49,6 +56,6 @@ def cli_groups() -> dict[str, typer.Typer]:
     groups: dict[str, typer.Typer] = {}
     for name, target in CLI_GROUPS.items():
         module_name, attribute = target.split(":")
-        if importlib.util.find_spec(module_name) is not None:
+        if _exists(module_name):
             groups[name] = getattr(importlib.import_module(module_name), attribute)
     return groups
