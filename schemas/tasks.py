@@ -14,6 +14,7 @@ __all__ = ["Task", "TaskAction"]
 TaskAction = Literal[
     "handle_request",  # treat the new request (4.10)
     "take_part",  # the request concerns this queue too, e.g. an urgent sensitive letter (5.1.4)
+    "request_cancelled",  # cancelled by the customer: finalise tasks, cancel field work (5.1.7.2 a)
     "prioritise_multicontact",  # supervisor: a customer came back about an open dossier (4.8)
     "identify_customer",  # nobody matched the sender's hints (5.1.2)
     "review_perimeter",  # not about the water service: check, do not record (5.1.2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +17,7 @@ from services.common.logging import configure_logging, get_logger
 from services.common.outbox import OutboxRelay
 from services.common.store import create_store
 from services.common.version import SERVICE_VERSION
+from services.router.domain.dossiers import FollowUpPolicy
 from services.router.domain.identification import MatchPolicy
 from services.router.handlers import RouterDeps, build_router
 from services.router.rules_loader import load_rules
@@ -48,6 +50,11 @@ def create_app(settings: RouterSettings | None = None) -> FastStream:
             relay,
             retry_max_s=settings.db_retry_max_s,
             match_policy=MatchPolicy(settings.name_threshold, settings.address_threshold),
+            follow_up=FollowUpPolicy(
+                fac_service=rules.dictionary.get("FAC").service,
+                rdr_code=rules.escalation.rdr_code,
+                window=dt.timedelta(days=settings.follow_up_days),
+            ),
         )
         async with background(relay.run_forever(settings.outbox_sweep_interval_s)):
             log.info("service.started", service="router", version=SERVICE_VERSION)

@@ -29,8 +29,9 @@ RULE_FILES: Mapping[str, str] = {
     "perimeter": "perimeter.yaml",
     "escalation": "escalation.yaml",
     "spelling": "spelling.yaml",
+    "cancellation": "cancellation.yaml",
 }
-"""RuleSet section → file name. ``spelling.yaml`` is optional."""
+"""RuleSet section → file name. ``spelling.yaml`` and ``cancellation.yaml`` are optional."""
 
 
 class RulesError(ValueError):
@@ -81,7 +82,7 @@ def load_rules(directory: Path | None = None) -> RuleSet:
     sections: dict[str, Any] = {}
     for section, filename in RULE_FILES.items():
         path = base / filename
-        if section == "spelling" and not path.exists():
+        if section in {"spelling", "cancellation"} and not path.exists():
             continue
         content = _read(path)
         if not isinstance(content, dict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,13 +19,8 @@ from services.common.store.engine import Store
 from services.router.adapters.repository import DossierRepository
 from services.router.domain.classification import classify
 from services.router.domain.commands import CommandEffects, DossierState, apply_command
-from services.router.domain.dossiers import (
-    AttachToDossier,
-    Effects,
-    OpenDossier,
-    decide,
-    plan,
-)
+from services.router.domain.dossiers import DossierView, FollowUpPolicy, decide
+from services.router.domain.effects import Effects, plan
 from services.router.domain.identification import MatchPolicy, identify_customer
 from services.router.domain.rules import RuleSet
 from services.router.errors import UnknownDossier
@@ -41,7 +37,7 @@ class RouteOutcome:
     """What happened to one item, for logs and metrics."""
 
     item_id: str
-    outcome: str  # opened | attached | out_of_perimeter | duplicate
+    outcome: str  # opened | attached | cancelled | out_of_perimeter | duplicate
     dossier_id: str | None
     reasons: tuple[str, ...] = ()
 
@@ -62,6 +58,7 @@ class RouterService:
         clock: Clock = _utcnow,
         retry_max_s: float = 30.0,
         match_policy: MatchPolicy | None = None,
+        follow_up: FollowUpPolicy | None = None,
     ) -> None:
         self._store = store
         self._rules = rules
@@ -69,6 +66,9 @@ class RouterService:
         self._clock = clock
         self._retry_max_s = retry_max_s
         self._match_policy = match_policy or MatchPolicy()
+        self._follow_up = follow_up or FollowUpPolicy(
+            fac_service=rules.dictionary.get("FAC").service, rdr_code=rules.escalation.rdr_code
+        )
 
     async def route(self, items: Sequence[IntakeItem]) -> list[RouteOutcome]:
         """Route a batch of items in one transaction, then publish the outbox."""
@@ -97,69 +97,20 @@ class RouterService:
         )
         candidates = await repo.directory_candidates(item.sender)
         customer = identify_customer(item.sender, candidates, self._match_policy)
-        dossiers = []
+        dossiers: list[DossierView] = []
         if customer.key is not None and not item.internal:
             await repo.lock_customer(customer.key)
-            dossiers = await repo.customer_dossiers(customer.key)
-        effects = plan(
-            item, classification, customer, decide(item, classification, customer, dossiers), now
-        )
-        dossier_id = await self._save(repo, item, customer.key, effects, now)
+            since = item.received_at - self._follow_up.window
+            dossiers = [
+                self._with_dunning(d) for d in await repo.customer_dossiers(customer.key, since)
+            ]
+        decision = decide(item, classification, customer, dossiers, self._follow_up)
+        effects = plan(item, classification, customer, decision, now)
+        dossier_id = await repo.save_routing(item, customer.key, effects, now)
         await add_to_outbox(connection, _messages(effects), now)
         outcome = _outcome_name(effects)
         await repo.mark_processed(ITEMS_CONSUMER, item.item_id, outcome, dossier_id, now)
         return RouteOutcome(item.item_id, outcome, dossier_id, effects.reasons)
-
-    async def _save(
-        self,
-        repo: DossierRepository,
-        item: IntakeItem,
-        customer_key: str | None,
-        effects: Effects,
-        now: dt.datetime,
-    ) -> str | None:
-        decision = effects.decision
-        if isinstance(decision, AttachToDossier):
-            role = "multi_contact"
-        elif isinstance(decision, OpenDossier) and effects.opened is not None:
-            opened = effects.opened
-            role = "initial"
-            await repo.insert_dossier(
-                {
-                    "dossier_id": opened.dossier_id,
-                    "customer_key": None if item.internal else customer_key,
-                    "customer_ref": opened.customer_ref,
-                    "dossier_type": opened.dossier_type,
-                    "kind": opened.kind,
-                    "urgency": opened.urgency,
-                    "service": opened.service,
-                    "channel": opened.channel,
-                    "sensitive": ",".join(opened.sensitive),
-                    "needs_field_work": opened.needs_field_work,
-                    "identified": opened.identified,
-                    "identification": opened.identification,
-                    "status": "open",
-                    "item_id": item.item_id,
-                    "contact_date": item.received_at,
-                    "opened_at": now,
-                }
-            )
-        else:
-            return None
-        await repo.add_contact(
-            item_id=item.item_id,
-            dossier_id=decision.dossier_id,
-            channel=item.channel,
-            role=role,
-            contact_date=item.received_at,
-            now=now,
-            sender_is_holder=effects.attached.sender_is_holder
-            if effects.attached
-            else effects.opened.sender_is_holder
-            if effects.opened
-            else True,
-        )
-        return decision.dossier_id
 
     async def apply(self, command: DossierCommand) -> CommandEffects:
         """Apply one downstream command to its dossier, once (by command id)."""
@@ -193,7 +144,7 @@ class RouterService:
                     COMMANDS_CONSUMER,
                     command.command_id,
                     effects.outcome[:40],
-                    command.dossier_id,
+                    state.dossier_id,
                     now,
                 )
                 return effects
@@ -223,38 +174,38 @@ class RouterService:
         except KeyError:
             return False
 
+    def _with_dunning(self, view: DossierView) -> DossierView:
+        return dataclasses.replace(view, blocks_dunning=self._blocks_dunning(view.dossier_type))
+
 
 def _outcome_name(effects: Effects) -> str:
-    if isinstance(effects.decision, OpenDossier):
-        return "opened"
-    if isinstance(effects.decision, AttachToDossier):
-        return "attached"
-    return "out_of_perimeter"
-
-
-def _json(model: BaseModel) -> str:
-    return model.model_dump_json()
+    names = {
+        "OpenDossier": "opened",
+        "AttachToDossier": "attached",
+        "CancelRequest": "cancelled",
+        "ReviewPerimeter": "out_of_perimeter",
+    }
+    return names[type(effects.decision).__name__]
 
 
 def _event_message(event: BaseModel) -> OutboxMessage:
-    return OutboxMessage(
-        topic=DOSSIER_EVENTS, key=getattr(event, "dossier_id", None), payload=_json(event)
-    )
+    key = getattr(event, "dossier_id", None)
+    return OutboxMessage(topic=DOSSIER_EVENTS, key=key, payload=event.model_dump_json())
 
 
 def _account_message(action: BaseModel) -> OutboxMessage:
-    return OutboxMessage(
-        topic=ACCOUNT_ACTIONS, key=getattr(action, "customer_ref", None), payload=_json(action)
-    )
+    key = getattr(action, "customer_ref", None)
+    return OutboxMessage(topic=ACCOUNT_ACTIONS, key=key, payload=action.model_dump_json())
 
 
 def _messages(effects: Effects) -> list[OutboxMessage]:
-    messages = [_event_message(e) for e in (effects.opened, effects.attached) if e is not None]
+    events = (effects.opened, effects.attached, effects.cancelled)
+    messages = [_event_message(e) for e in events if e is not None]
     messages += [
         OutboxMessage(
             topic=task_topic(task.service),
             key=task.dossier_id or task.item_id,
-            payload=_json(task),
+            payload=task.model_dump_json(),
         )
         for task in effects.tasks
     ]

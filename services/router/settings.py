@@ -20,6 +20,9 @@ class RouterSettings(ServiceSettings):
     group_id: str = "router"
     commands_group_id: str = "router-commands"
     directory_group_id: str = "router-directory"
+    follow_up_days: int = Field(
+        default=60, ge=0, description="a complaint this soon after a closed dossier is a FAC (4.9)"
+    )
     name_threshold: float = Field(default=88.0, ge=50, le=100, description="fuzzy name match")
     address_threshold: float = Field(default=80.0, ge=50, le=100, description="fuzzy address")
     rules_dir: Path | None = Field(

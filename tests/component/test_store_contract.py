@@ -83,15 +83,19 @@ class TestStoreContract:
                 repo = DossierRepository(connection, postgres=store.is_postgres)
                 await repo.insert_dossier(_dossier("D4"))
 
-    async def test_customer_dossiers_lists_open_ones_only(self, store: Store) -> None:
+    async def test_customer_dossiers_lists_open_and_recently_closed_ones(self, store: Store) -> None:
         async with store.transaction() as connection:
             repo = DossierRepository(connection, postgres=store.is_postgres)
             await repo.insert_dossier(_dossier("D1"))
-            await repo.insert_dossier(_dossier("D0", status="closed"))
+            await repo.insert_dossier(_dossier("D0", status="closed") | {"closed_at": NOW})
+            old = NOW - dt.timedelta(days=400)
+            await repo.insert_dossier(_dossier("D9", status="closed") | {"closed_at": old})
+            await repo.insert_dossier(_dossier("D8", status="cancelled") | {"closed_at": NOW})
             await repo.update_dossier("D1", {"urgency": "urgent"})
-            views = await repo.customer_dossiers("ref:1")
+            views = await repo.customer_dossiers("ref:1", NOW - dt.timedelta(days=60))
             row = await repo.get("D1")
-        assert [v.dossier_id for v in views] == ["D1"]
+        assert sorted((v.dossier_id, v.status) for v in views) == [("D0", "closed"), ("D1", "open")]
+        assert {v.closed_at for v in views if v.status == "closed"} == {NOW}
         assert row is not None
         assert row.urgency == "urgent"
 

@@ -8,13 +8,22 @@ import zlib
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from schemas import CustomerRecord, SenderHints
+from schemas import CustomerRecord, IntakeItem, SenderHints
 from services.common.store.tables import dossier_contacts, dossiers, processed_messages
 from services.router.adapters.tables import customers
-from services.router.domain.dossiers import DossierView
+from services.router.domain.dossiers import AttachToDossier, CancelRequest, DossierView
+from services.router.domain.effects import Effects
 from services.router.domain.identification import DirectoryEntry
 
 __all__ = ["DossierRepository", "DossierRow"]
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    """SQLite hands back naive datetimes: they were stored as UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=dt.UTC)
+
 
 DossierRow = sa.Row[tuple[object, ...]]
 
@@ -58,16 +67,27 @@ class DossierRepository:
             lock_id = zlib.crc32(customer_key.encode())
             await self._db.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_id})
 
-    async def customer_dossiers(self, customer_key: str) -> list[DossierView]:
-        """The customer's open dossiers (the ones a new contact may attach to)."""
+    async def customer_dossiers(
+        self, customer_key: str, closed_since: dt.datetime
+    ) -> list[DossierView]:
+        """The customer's open dossiers and those closed since ``closed_since`` (4.8, 4.9)."""
+        c = dossiers.c
+        recently_closed = sa.and_(c.status == "closed", c.closed_at >= closed_since)
         query = sa.select(
-            dossiers.c.dossier_id,
-            dossiers.c.dossier_type,
-            dossiers.c.status,
-            dossiers.c.customer_ref,
-        ).where(dossiers.c.customer_key == customer_key, dossiers.c.status == "open")
+            c.dossier_id, c.dossier_type, c.status, c.customer_ref, c.service, c.closed_at
+        ).where(c.customer_key == customer_key, sa.or_(c.status == "open", recently_closed))
         rows = (await self._db.execute(query)).all()
-        return [DossierView(r.dossier_id, r.dossier_type, r.status, r.customer_ref) for r in rows]
+        return [
+            DossierView(
+                r.dossier_id,
+                r.dossier_type,
+                r.status,
+                r.customer_ref,
+                r.service,
+                _aware(r.closed_at),
+            )
+            for r in rows
+        ]
 
     async def directory_candidates(
         self, hints: SenderHints, limit: int = 500
@@ -151,6 +171,54 @@ class DossierRepository:
         await self._db.execute(
             dossiers.update().where(dossiers.c.dossier_id == dossier_id).values(**values)
         )
+
+    async def save_routing(
+        self, item: IntakeItem, customer_key: str | None, effects: Effects, now: dt.datetime
+    ) -> str | None:
+        """Persist a routing decision: the new dossier or the status change, and the contact."""
+        decision = effects.decision
+        if isinstance(decision, AttachToDossier):
+            dossier_id, role = decision.dossier_id, "multi_contact"
+        elif isinstance(decision, CancelRequest):
+            dossier_id, role = decision.dossier.dossier_id, "cancellation"
+            await self.update_dossier(dossier_id, {"status": "cancelled", "closed_at": now})
+        elif effects.opened is not None:
+            opened = effects.opened
+            dossier_id, role = opened.dossier_id, "initial"
+            await self.insert_dossier(
+                {
+                    "dossier_id": dossier_id,
+                    "customer_key": None if item.internal else customer_key,
+                    "customer_ref": opened.customer_ref,
+                    "dossier_type": opened.dossier_type,
+                    "kind": opened.kind,
+                    "urgency": opened.urgency,
+                    "service": opened.service,
+                    "channel": opened.channel,
+                    "sensitive": ",".join(opened.sensitive),
+                    "needs_field_work": opened.needs_field_work,
+                    "identified": opened.identified,
+                    "identification": opened.identification,
+                    "status": "open",
+                    "item_id": item.item_id,
+                    "contact_date": item.received_at,
+                    "opened_at": now,
+                    "linked_dossier_id": opened.linked_dossier_id,
+                }
+            )
+        else:
+            return None
+        holder = effects.attached or effects.opened
+        await self.add_contact(
+            item_id=item.item_id,
+            dossier_id=dossier_id,
+            channel=item.channel,
+            role=role,
+            contact_date=item.received_at,
+            now=now,
+            sender_is_holder=holder.sender_is_holder if holder else True,
+        )
+        return dossier_id
 
     async def add_contact(
         self,

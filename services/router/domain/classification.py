@@ -50,6 +50,7 @@ class Classification:
     reasons: tuple[str, ...]
     label: str = ""
     also_notify: tuple[str, ...] = ()
+    cancellation: bool = False
 
     def as_dict(self) -> dict[str, object]:
         """The JSON-able form printed by ``aiguillage classify --json``."""
@@ -62,6 +63,7 @@ class Classification:
             "in_perimeter": self.in_perimeter,
             "service": self.service,
             "also_notify": list(self.also_notify),
+            "cancellation": self.cancellation,
             "needs_field_work": self.needs_field_work,
             "blocks_dunning": self.blocks_dunning,
             "reasons": list(self.reasons),
@@ -273,6 +275,9 @@ def classify(
     service, also = _route(entry, urgency, bool(sensitive), rules.urgency.queue)
     for queue in also:
         reasons.append(f"à signaler aussi à {queue}")
+    cancelling = hits[compiled.cancellation.name]
+    if cancelling.fired:
+        reasons.append(f"annulation de la demande (5.1.7.2 a): {cancelling.quotes()}")
     return Classification(
         kind=kind,
         dossier_type=entry.code,
@@ -285,6 +290,7 @@ def classify(
         reasons=tuple(reasons),
         label=entry.label,
         also_notify=also,
+        cancellation=cancelling.fired,
     )
 
 

@@ -303,6 +303,12 @@ class EscalationRules(_Frozen):
         return value
 
 
+class CancellationRules(_Frozen):
+    """Cues of a customer cancelling a request still open (5.1.7.2 a)."""
+
+    lexicon: Lexicon = Lexicon()
+
+
 class CompiledRules:
     """Every lexicon of a rule set compiled once, plus the speller built from their words."""
 
@@ -319,8 +325,10 @@ class CompiledRules:
         self.out_of_perimeter = rules.perimeter.out_of_perimeter.compile("hors périmètre")
         self.water_service = rules.perimeter.water_service.compile("service de l'eau")
         self.escalation = rules.escalation.lexicon.compile("escalade RDR")
+        self.cancellation = rules.cancellation.lexicon.compile("annulation")
         everything = [lex for _, lex in self.types] + [lex for _, lex in self.sensitive]
         everything += [self.urgent, self.prioritaire, self.complaint, self.escalation]
+        everything += [self.cancellation]
         everything += [self.resolved, self.out_of_perimeter, self.water_service]
         self.speller = Speller(vocabulary_of(everything))
         self.scanner = Scanner(everything)
@@ -337,6 +345,7 @@ class RuleSet(_Frozen):
     complaint: ComplaintRules
     perimeter: PerimeterRules
     escalation: EscalationRules
+    cancellation: CancellationRules = CancellationRules()
     spelling: Mapping[str, str] = {}
 
     @field_validator("spelling")

@@ -27,9 +27,9 @@ from services.router.domain.dossiers import (
     ReviewPerimeter,
     decide,
     dossier_id_for,
-    plan,
     region_of,
 )
+from services.router.domain.effects import plan
 from services.router.domain.identification import Identification
 
 NOW = dt.datetime(2026, 6, 2, 9, 0, tzinfo=dt.UTC)
