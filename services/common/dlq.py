@@ -110,7 +110,10 @@ class DeadLetterPublisher:
         self, message: StreamMessage[Any], reason_code: str, reason: str
     ) -> DeadLetter:
         """Dead-letter a consumed Kafka message, keeping its coordinates and bytes."""
-        record = message.raw_message
+        return await self.publish_record(message.raw_message, reason_code, reason)
+
+    async def publish_record(self, record: Any, reason_code: str, reason: str) -> DeadLetter:
+        """Dead-letter one consumed record (``ConsumerRecord``): coordinates, key and bytes."""
         topic = getattr(record, "topic", None)
         partition = getattr(record, "partition", None)
         offset = getattr(record, "offset", None)
@@ -120,7 +123,7 @@ class DeadLetterPublisher:
             reason_code=reason_code,
             reason=reason,
             original_ref=f"{topic}/{partition}@{offset}",
-            payload=message.body if isinstance(message.body, bytes) else None,
+            payload=record.value if isinstance(getattr(record, "value", None), bytes) else None,
             original_topic=topic,
             original_partition=partition,
             original_offset=offset,

@@ -36,7 +36,9 @@ def create_app(settings: RouterSettings | None = None) -> FastStream:
     rules = load_rules(settings.rules_dir)  # fails fast on a bad rule file
     deps = RouterDeps()
     broker = build_broker(settings, client_id="aiguillage-router")
-    broker.add_middleware(DeadLetterMiddleware.bind(DeadLetterPublisher(broker, "router")))
+    dead_letters = DeadLetterPublisher(broker, "router")
+    deps.dead_letters = dead_letters
+    broker.add_middleware(DeadLetterMiddleware.bind(dead_letters))
     broker.include_router(build_router(settings, deps))
 
     @asynccontextmanager

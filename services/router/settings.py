@@ -18,6 +18,8 @@ class RouterSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="ROUTER_", extra="ignore", frozen=True)
 
     group_id: str = "router"
+    batch_size: int = Field(default=500, ge=1, le=10_000, description="items per transaction")
+    batch_timeout_ms: int = Field(default=20, ge=0, description="wait for a fuller batch")
     commands_group_id: str = "router-commands"
     directory_group_id: str = "router-directory"
     follow_up_days: int = Field(
