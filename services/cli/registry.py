@@ -11,6 +11,7 @@ from faststream import FastStream
 
 __all__ = ["CLI_GROUPS", "SERVICES", "cli_groups", "load_app"]
 
+
 def _exists(module: str) -> bool:
     try:
         return importlib.util.find_spec(module) is not None
@@ -28,9 +29,7 @@ _KNOWN_SERVICES: dict[str, str] = {
 }
 # name -> module with an app factory ``create_app``; a service joins once its app exists.
 SERVICES: dict[str, str] = {
-    name: module
-    for name, module in _KNOWN_SERVICES.items()
-    if _exists(module)
+    name: module for name, module in _KNOWN_SERVICES.items() if _exists(module)
 }
 
 # command group -> "module:attribute" of a ``typer.Typer`` (e.g. ``aiguillage sla due``).

@@ -18,6 +18,7 @@ from services.common.logging import get_logger
 __all__ = ["is_transient_store_error", "retry_store"]
 
 T = TypeVar("T")
+_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57P01", "57P02", "57P03"})
 log = get_logger(__name__)
 
 
@@ -26,6 +27,10 @@ def is_transient_store_error(error: BaseException) -> bool:
     if isinstance(error, sa.exc.IntegrityError):
         return True  # another instance did it first: the retry sees its result
     if isinstance(error, sa.exc.DBAPIError):
+        # PostgreSQL: serialization failure, deadlock, lock timeout, shutdown, connection.
+        state = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+        if state in _RETRYABLE_SQLSTATES or str(state or "").startswith("08"):
+            return True
         return error.connection_invalidated or isinstance(
             error, sa.exc.OperationalError | sa.exc.InterfaceError
         )

@@ -11,10 +11,11 @@ Image renders are greyscale, optionally rotated and speckled, and carry their
 
 from __future__ import annotations
 
+import csv
 import random
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from PIL import Image, ImageChops, ImageDraw, ImageFont
@@ -22,13 +23,17 @@ from PIL import Image, ImageChops, ImageDraw, ImageFont
 __all__ = [
     "A4_PX",
     "DPI",
+    "INDEX_HEADER",
     "find_font",
+    "index_row",
     "make_text_pdf",
     "render_letter_pages",
     "render_letter_pdf",
     "render_letter_png",
     "render_letter_tiff",
     "sample_letter_text",
+    "text_pdf_batch",
+    "write_index",
 ]
 
 DPI = 300
@@ -241,3 +246,59 @@ def make_text_pdf(
         )
     pdf.output(str(path))
     return path
+
+
+INDEX_HEADER = ("file_name", "scanned_at", "tsa_box", "envelope_id", "page_count")
+
+
+def index_row(
+    file_name: str,
+    *,
+    scanned_at: str = "2026-03-05T08:30:00+01:00",
+    tsa_box: str = "50001",
+    envelope_id: str = "",
+    page_count: str = "",
+) -> dict[str, str]:
+    """One row of a provider's batch index (the columns of the README's input contract)."""
+    return {
+        "file_name": file_name,
+        "scanned_at": scanned_at,
+        "tsa_box": tsa_box,
+        "envelope_id": envelope_id or f"ENV-{file_name.rsplit('.', 1)[0]}",
+        "page_count": page_count,
+    }
+
+
+def write_index(path: Path, rows: Iterable[Mapping[str, str]], *, delimiter: str = ";") -> Path:
+    """Write a batch index CSV (UTF-8, header first) as the scan provider does."""
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=INDEX_HEADER, delimiter=delimiter)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(dict(row))
+    return path
+
+
+def text_pdf_batch(
+    folder: Path,
+    customer_refs: Sequence[str],
+    *,
+    scanned_at: str = "2026-03-05T08:30:00+01:00",
+    tsa_box: str = "50001",
+    index: bool = True,
+) -> list[str]:
+    """A batch folder of text-layer PDF letters (no OCR needed), one per customer reference.
+
+    Returns the file names in index order; with ``index`` the index is written last.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    names = []
+    for number, ref in enumerate(customer_refs, start=1):
+        name = f"lettre-{number:04d}.pdf"
+        text = sample_letter_text(customer_ref=ref, tsa_box=tsa_box)
+        make_text_pdf(text, folder / name)
+        names.append(name)
+    if index:
+        rows = [index_row(n, scanned_at=scanned_at, tsa_box=tsa_box, page_count="1") for n in names]
+        write_index(folder / "index.csv", rows)
+    return names

@@ -21,6 +21,7 @@ from services.intake_mail.domain.rejections import (
     UndecodableCharset,
     UnparseableMime,
 )
+from services.intake_mail.domain.triage import Triage, triage
 
 __all__ = [
     "ContactForm",
@@ -30,6 +31,7 @@ __all__ = [
     "MailTooLarge",
     "NoUsableSender",
     "ParsedMail",
+    "Triage",
     "UndecodableCharset",
     "UnparseableMime",
     "acknowledgement_decision",
@@ -39,4 +41,5 @@ __all__ = [
     "extract_contact_form",
     "item_id_for",
     "parse_mail",
+    "triage",
 ]

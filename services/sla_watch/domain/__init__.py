@@ -1,4 +1,4 @@
-"""Pure rules of sla_watch: working-day calendar, deadlines, holding mails (4.8, 4.12, 4.13)."""
+"""Pure rules of sla_watch: working-day calendar, deadlines, holding mails (4.8, 4.11-4.13)."""
 
 from services.sla_watch.domain.calendar import (
     FULL_DAY,
@@ -15,11 +15,17 @@ from services.sla_watch.domain.deadlines import (
     Deadline,
     DeadlineState,
     Pause,
-    SlaPolicy,
     Status,
     apply,
     deadline_amount,
     fold,
+)
+from services.sla_watch.domain.effects import (
+    Effects,
+    breach_effects,
+    deadline_set,
+    holding_effects,
+    suspension_effects,
 )
 from services.sla_watch.domain.holding import (
     Action,
@@ -34,34 +40,58 @@ from services.sla_watch.domain.holding import (
     plan_holding_mail,
     quote_deadline,
 )
+from services.sla_watch.domain.notices import (
+    CancelMail,
+    DeferMail,
+    HoldingMailFacts,
+    MailDecision,
+    SendMail,
+    dysfunction_reasons,
+    holding_mail_facts,
+    mail_decision,
+)
+from services.sla_watch.domain.policy import SlaPolicy
 
 __all__ = [
     "FULL_DAY",
     "PARIS",
     "Action",
+    "CancelMail",
     "DailyWindow",
     "Deadline",
     "DeadlineState",
     "DeclareBreach",
+    "DeferMail",
+    "Effects",
+    "HoldingMailFacts",
     "HoldingMailPlan",
+    "MailDecision",
     "NoHoldingSlot",
     "Pause",
     "PublishDeadline",
     "SendHoldingMail",
+    "SendMail",
     "SlaPolicy",
     "Status",
     "SuspendDirectDebit",
     "UnknownRegion",
     "WorkingCalendar",
     "apply",
+    "breach_effects",
     "deadline_amount",
+    "deadline_set",
     "due_actions",
+    "dysfunction_reasons",
     "fold",
     "format_paris",
+    "holding_effects",
+    "holding_mail_facts",
     "holiday_subdivision",
+    "mail_decision",
     "next_check_at",
     "normalize_region",
     "plan_holding_mail",
     "public_holidays",
     "quote_deadline",
+    "suspension_effects",
 ]

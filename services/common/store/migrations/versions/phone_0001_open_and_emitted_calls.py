@@ -25,7 +25,7 @@ def upgrade() -> None:
         sa.Column("first_seen_at", TS, nullable=False),
         sa.Column("ended_seen_at", TS, nullable=True),
         sa.Column("due_at", TS, nullable=False),
-        sa.Column("updated_at", TS, nullable=False),
+        sa.Column("changed_at", TS, nullable=False),
         sa.PrimaryKeyConstraint("platform", "call_id", name="pk_phone_open_calls"),
     )
     op.create_index("ix_phone_open_calls_due_at", "phone_open_calls", ["due_at"])
