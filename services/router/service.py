@@ -16,8 +16,10 @@ from schemas.topics import ACCOUNT_ACTIONS, DOSSIER_EVENTS, task_topic
 from services.common.outbox import OutboxMessage, OutboxRelay, add_to_outbox
 from services.common.retry import retry_store
 from services.common.store.engine import Store
+from services.router.adapters.batch import RoutingBatch
+from services.router.adapters.directory import DirectoryRepository
 from services.router.adapters.repository import DossierRepository
-from services.router.domain.classification import classify
+from services.router.domain.classification import Classification, classify
 from services.router.domain.commands import CommandEffects, DossierState, apply_command
 from services.router.domain.dossiers import DossierView, FollowUpPolicy, decide
 from services.router.domain.effects import Effects, plan
@@ -71,46 +73,70 @@ class RouterService:
         )
 
     async def route(self, items: Sequence[IntakeItem]) -> list[RouteOutcome]:
-        """Route a batch of items in one transaction, then publish the outbox."""
+        """Route a batch of items in one transaction, then publish the outbox.
+
+        Reads are set-wise (processed ids, directory candidates, the customers'
+        dossiers), customers are locked in a fixed order, decisions are taken
+        in item order against an in-memory view that already holds this
+        batch's earlier dossiers, and writes are set-wise.
+        """
 
         async def attempt() -> list[RouteOutcome]:
             async with self._store.transaction() as connection:
-                repo = DossierRepository(connection, postgres=self._store.is_postgres)
-                return [await self._route_one(connection, repo, item) for item in items]
+                return await self._route_batch(connection, items)
 
         outcomes = await retry_store(attempt, max_seconds=self._retry_max_s)
         await self._relay.flush()
         return outcomes
 
-    async def _route_one(
-        self, connection: AsyncConnection, repo: DossierRepository, item: IntakeItem
-    ) -> RouteOutcome:
-        if await repo.is_processed(ITEMS_CONSUMER, item.item_id):
-            return RouteOutcome(item.item_id, "duplicate", None)
+    async def _route_batch(
+        self, connection: AsyncConnection, items: Sequence[IntakeItem]
+    ) -> list[RouteOutcome]:
+        repo = DossierRepository(connection, postgres=self._store.is_postgres)
+        done = await repo.processed_ids(ITEMS_CONSUMER, [item.item_id for item in items])
+        fresh = list({i.item_id: i for i in items if i.item_id not in done}.values())
+        if not fresh:
+            return [RouteOutcome(item.item_id, "duplicate", None) for item in items]
         now = self._clock()
-        classification = classify(
+        candidates = await DirectoryRepository(connection).candidates(i.sender for i in fresh)
+        customers = [identify_customer(i.sender, candidates, self._match_policy) for i in fresh]
+        keys = {c.key for c, i in zip(customers, fresh, strict=True) if c.key and not i.internal}
+        await repo.lock_customers(keys)
+        since = min(i.received_at for i in fresh) - self._follow_up.window
+        views = {
+            k: [self._with_dunning(d) for d in ds]
+            for k, ds in (await repo.dossiers_of(keys, since)).items()
+        }
+        batch = RoutingBatch(ITEMS_CONSUMER, now)
+        messages: list[OutboxMessage] = []
+        outcomes = {item.item_id: RouteOutcome(item.item_id, "duplicate", None) for item in items}
+        for item, customer in zip(fresh, customers, strict=True):
+            key = customer.key if not item.internal else None
+            classification = self._classify(item)
+            decision = decide(
+                item, classification, customer, views.get(key or "", []), self._follow_up
+            )
+            effects = plan(item, classification, customer, decision, now)
+            outcome = _outcome_name(effects)
+            dossier_id = batch.add(item, key, effects, outcome)
+            if key is not None:
+                views[key] = [self._with_dunning(v) for v in _after(views.get(key, []), effects)]
+            messages += _messages(effects)
+            outcomes[item.item_id] = RouteOutcome(
+                item.item_id, outcome, dossier_id, effects.reasons
+            )
+        await repo.save_batch(batch)
+        await add_to_outbox(connection, messages, now)
+        return [outcomes[item.item_id] for item in items]
+
+    def _classify(self, item: IntakeItem) -> Classification:
+        return classify(
             subject=item.subject,
             text=item.text,
             channel=item.channel,
             tsa_box=item.tsa_box,
             rules=self._rules,
         )
-        candidates = await repo.directory_candidates(item.sender)
-        customer = identify_customer(item.sender, candidates, self._match_policy)
-        dossiers: list[DossierView] = []
-        if customer.key is not None and not item.internal:
-            await repo.lock_customer(customer.key)
-            since = item.received_at - self._follow_up.window
-            dossiers = [
-                self._with_dunning(d) for d in await repo.customer_dossiers(customer.key, since)
-            ]
-        decision = decide(item, classification, customer, dossiers, self._follow_up)
-        effects = plan(item, classification, customer, decision, now)
-        dossier_id = await repo.save_routing(item, customer.key, effects, now)
-        await add_to_outbox(connection, _messages(effects), now)
-        outcome = _outcome_name(effects)
-        await repo.mark_processed(ITEMS_CONSUMER, item.item_id, outcome, dossier_id, now)
-        return RouteOutcome(item.item_id, outcome, dossier_id, effects.reasons)
 
     async def apply(self, command: DossierCommand) -> CommandEffects:
         """Apply one downstream command to its dossier, once (by command id)."""
@@ -158,11 +184,11 @@ class RouterService:
 
         async def attempt() -> str:
             async with self._store.transaction() as connection:
-                repo = DossierRepository(connection, postgres=self._store.is_postgres)
+                directory = DirectoryRepository(connection)
                 if record is not None:
-                    return await repo.save_customer(record)
+                    return await directory.save(record)
                 if key:
-                    await repo.forget_customer(key)
+                    await directory.forget(key)
                     return "deleted"
                 return "ignored"
 
@@ -186,6 +212,20 @@ def _outcome_name(effects: Effects) -> str:
         "ReviewPerimeter": "out_of_perimeter",
     }
     return names[type(effects.decision).__name__]
+
+
+def _after(views: list[DossierView], effects: Effects) -> list[DossierView]:
+    """The customer's dossiers once this item's effects are applied (for the rest of the batch)."""
+    if effects.opened is not None:
+        opened = effects.opened
+        new = DossierView(
+            opened.dossier_id, opened.dossier_type, "open", opened.customer_ref, opened.service
+        )
+        return [*views, new]
+    if effects.cancelled is not None:
+        gone = effects.cancelled.dossier_id
+        return [v for v in views if v.dossier_id != gone]
+    return views
 
 
 def _event_message(event: BaseModel) -> OutboxMessage:

@@ -13,7 +13,7 @@ __all__ = ["SERVICE_TABLE_MODULES", "all_tables"]
 
 SERVICE_TABLE_MODULES = tuple(
     f"services.{service}.adapters.tables"
-    for service in ("router", "intake_mail", "intake_scan", "intake_phone", "sla_watch")
+    for service in ("router", "intake_mail", "intake_scan", "intake_phone", "sla_watch", "ops")
 )
 
 

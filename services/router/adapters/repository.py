@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import zlib
+from collections.abc import Iterable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from schemas import CustomerRecord, IntakeItem, SenderHints
 from services.common.store.tables import dossier_contacts, dossiers, processed_messages
-from services.router.adapters.tables import customers
-from services.router.domain.dossiers import AttachToDossier, CancelRequest, DossierView
-from services.router.domain.effects import Effects
-from services.router.domain.identification import DirectoryEntry
+from services.router.adapters.batch import RoutingBatch
+from services.router.domain.dossiers import DossierView
 
 __all__ = ["DossierRepository", "DossierRow"]
 
@@ -89,72 +87,6 @@ class DossierRepository:
             for r in rows
         ]
 
-    async def directory_candidates(
-        self, hints: SenderHints, limit: int = 500
-    ) -> list[DirectoryEntry]:
-        """Directory accounts sharing the contact's reference, e-mail, mobile or postcode."""
-        c = customers.c
-        conditions = []
-        if hints.customer_ref:
-            conditions.append(c.customer_ref == hints.customer_ref)
-        if hints.email:
-            conditions.append(c.email == hints.email.lower())
-        if hints.mobile:
-            conditions.append(c.mobile == hints.mobile)
-        if hints.postal_address and hints.postal_address.postcode:
-            conditions.append(c.postcode == hints.postal_address.postcode)
-        if not conditions:
-            return []
-        query = sa.select(customers).where(sa.or_(*conditions)).limit(limit)
-        rows = (await self._db.execute(query)).all()
-        return [
-            DirectoryEntry(
-                customer_ref=r.customer_ref,
-                first_name=r.first_name,
-                last_name=r.last_name,
-                email=r.email,
-                mobile=r.mobile,
-                postcode=r.postcode,
-                address_line=r.address_line,
-            )
-            for r in rows
-        ]
-
-    async def save_customer(self, record: CustomerRecord) -> str:
-        """Apply one directory record: upsert, or delete when it says so (last write wins)."""
-        await self._db.execute(
-            customers.delete().where(
-                customers.c.customer_ref == record.customer_ref,
-                customers.c.updated_at <= record.updated_at,
-            )
-        )
-        if record.deleted:
-            return "deleted"
-        if await self._db.scalar(
-            sa.select(sa.func.count()).where(customers.c.customer_ref == record.customer_ref)
-        ):
-            return "stale"  # a newer record is already there
-        address = record.address
-        await self._db.execute(
-            customers.insert().values(
-                customer_ref=record.customer_ref,
-                first_name=record.first_name,
-                last_name=record.last_name,
-                email=record.email.lower() if record.email else None,
-                mobile=record.mobile,
-                phone=record.phone,
-                address_line=" ".join(address.lines) if address and address.lines else None,
-                postcode=address.postcode if address else None,
-                city=address.city if address else None,
-                updated_at=record.updated_at,
-            )
-        )
-        return "saved"
-
-    async def forget_customer(self, customer_ref: str) -> None:
-        """Remove an account (a null-value tombstone on the compacted topic)."""
-        await self._db.execute(customers.delete().where(customers.c.customer_ref == customer_ref))
-
     async def get(self, dossier_id: str) -> DossierRow | None:
         """One dossier row, locked for update on PostgreSQL."""
         query = sa.select(dossiers).where(dossiers.c.dossier_id == dossier_id)
@@ -172,53 +104,64 @@ class DossierRepository:
             dossiers.update().where(dossiers.c.dossier_id == dossier_id).values(**values)
         )
 
-    async def save_routing(
-        self, item: IntakeItem, customer_key: str | None, effects: Effects, now: dt.datetime
-    ) -> str | None:
-        """Persist a routing decision: the new dossier or the status change, and the contact."""
-        decision = effects.decision
-        if isinstance(decision, AttachToDossier):
-            dossier_id, role = decision.dossier_id, "multi_contact"
-        elif isinstance(decision, CancelRequest):
-            dossier_id, role = decision.dossier.dossier_id, "cancellation"
-            await self.update_dossier(dossier_id, {"status": "cancelled", "closed_at": now})
-        elif effects.opened is not None:
-            opened = effects.opened
-            dossier_id, role = opened.dossier_id, "initial"
-            await self.insert_dossier(
-                {
-                    "dossier_id": dossier_id,
-                    "customer_key": None if item.internal else customer_key,
-                    "customer_ref": opened.customer_ref,
-                    "dossier_type": opened.dossier_type,
-                    "kind": opened.kind,
-                    "urgency": opened.urgency,
-                    "service": opened.service,
-                    "channel": opened.channel,
-                    "sensitive": ",".join(opened.sensitive),
-                    "needs_field_work": opened.needs_field_work,
-                    "identified": opened.identified,
-                    "identification": opened.identification,
-                    "status": "open",
-                    "item_id": item.item_id,
-                    "contact_date": item.received_at,
-                    "opened_at": now,
-                    "linked_dossier_id": opened.linked_dossier_id,
-                }
+    async def processed_ids(self, consumer: str, message_ids: Sequence[str]) -> set[str]:
+        """Which of these messages this consumer already handled."""
+        c = processed_messages.c
+        query = sa.select(c.message_id).where(c.consumer == consumer, c.message_id.in_(message_ids))
+        return set((await self._db.execute(query)).scalars())
+
+    async def lock_customers(self, customer_keys: Iterable[str]) -> None:
+        """Lock several customers at once, in a fixed order (no deadlock between instances)."""
+        if not self._postgres:
+            return
+        ids = sorted({zlib.crc32(key.encode()) for key in customer_keys})
+        if ids:
+            await self._db.execute(
+                sa.text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:ks AS bigint[])) AS k"),
+                {"ks": ids},
             )
-        else:
-            return None
-        holder = effects.attached or effects.opened
-        await self.add_contact(
-            item_id=item.item_id,
-            dossier_id=dossier_id,
-            channel=item.channel,
-            role=role,
-            contact_date=item.received_at,
-            now=now,
-            sender_is_holder=holder.sender_is_holder if holder else True,
-        )
-        return dossier_id
+
+    async def dossiers_of(
+        self, customer_keys: Iterable[str], closed_since: dt.datetime
+    ) -> dict[str, list[DossierView]]:
+        """Open and recently closed dossiers of several customers, by customer key."""
+        keys = sorted(set(customer_keys))
+        if not keys:
+            return {}
+        c = dossiers.c
+        recently_closed = sa.and_(c.status == "closed", c.closed_at >= closed_since)
+        query = sa.select(
+            c.customer_key,
+            c.dossier_id,
+            c.dossier_type,
+            c.status,
+            c.customer_ref,
+            c.service,
+            c.closed_at,
+        ).where(c.customer_key.in_(keys), sa.or_(c.status == "open", recently_closed))
+        found: dict[str, list[DossierView]] = {}
+        for r in (await self._db.execute(query)).all():
+            view = DossierView(
+                r.dossier_id,
+                r.dossier_type,
+                r.status,
+                r.customer_ref,
+                r.service,
+                _aware(r.closed_at),
+            )
+            found.setdefault(r.customer_key, []).append(view)
+        return found
+
+    async def save_batch(self, batch: RoutingBatch) -> None:
+        """Write a batch's dossiers, status changes, contacts and processed ids, set-wise."""
+        if batch.dossiers:
+            await self._db.execute(dossiers.insert(), batch.dossiers)
+        for dossier_id, values in batch.updates:
+            await self.update_dossier(dossier_id, values)
+        if batch.contacts:
+            await self._db.execute(dossier_contacts.insert(), batch.contacts)
+        if batch.processed:
+            await self._db.execute(processed_messages.insert(), batch.processed)
 
     async def add_contact(
         self,

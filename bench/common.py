@@ -1,0 +1,79 @@
+"""What every benchmark shares: figures, percentiles, peak RSS, the machine, scratch infra."""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+__all__ = ["Figure", "machine", "peak_rss_mb", "percentile", "scratch_postgres"]
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """One measured figure with its target (``higher`` says which way is better)."""
+
+    name: str
+    measured: float
+    unit: str
+    target: float | None = None
+    higher: bool = True
+
+    @property
+    def met(self) -> bool | None:
+        """Whether the target is met (None without a target)."""
+        if self.target is None:
+            return None
+        return self.measured >= self.target if self.higher else self.measured <= self.target
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0–100) of ``values``."""
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[max(0, min(98, int(q) - 1))]
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident set size of a live process (VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def machine() -> str:
+    """Cores and CPU model of this machine."""
+    model = "unknown CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    import os
+
+    return f"{os.cpu_count()} cores, {model}, {platform.system()} {platform.release()}"
+
+
+@asynccontextmanager
+async def scratch_postgres(
+    host: str = "127.0.0.1", port: int = 5432, user: str = "postgres"
+) -> AsyncIterator[str]:
+    """A fresh PostgreSQL database for one benchmark run, dropped afterwards."""
+    name = f"aiguillage_bench_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(host=host, port=port, user=user, database="postgres")
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+asyncpg://{user}@{host}:{port}/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
