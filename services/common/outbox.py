@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import inspect
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from faststream.kafka import KafkaBroker
@@ -75,30 +76,47 @@ class OutboxRelay:
             .limit(self._batch_size)
         )
         if self._store.is_postgres:
-            query = query.with_for_update(skip_locked=True)
-        async with self._store.transaction() as connection:
-            rows = (await connection.execute(query)).all()
-            if not rows:
-                return 0
-            # Enqueue in id order (per-partition order is kept), then await every ack.
-            pending = [
-                await self._broker.publish(
-                    row.payload.encode(),
-                    topic=row.topic,
-                    key=row.key.encode() if row.key else None,
-                    no_confirm=True,
-                )
-                for row in rows
-            ]
-            # (FastStream's in-memory test broker returns the result at once.)
-            await asyncio.gather(*(ack for ack in pending if inspect.isawaitable(ack)))
+            # Rows stay locked while they are published: other relays skip them.
+            async with self._store.transaction() as connection:
+                rows = (await connection.execute(query.with_for_update(skip_locked=True))).all()
+                await self._send(rows)
+                await self._mark(connection, rows)
+        else:
+            # SQLite has one write lock for the whole file: never hold it while
+            # waiting on Kafka. A crash between send and mark republishes (ids dedupe).
+            async with self._store.transaction() as connection:
+                rows = (await connection.execute(query)).all()
+            await self._send(rows)
+            async with self._store.transaction() as connection:
+                await self._mark(connection, rows)
+        if rows:
+            log.debug("outbox.published", count=len(rows))
+        return len(rows)
+
+    async def _send(self, rows: Sequence[Any]) -> None:
+        # Enqueue in id order (per-partition order is kept), then await every ack.
+        pending = [
+            await self._broker.publish(
+                row.payload.encode(),
+                topic=row.topic,
+                key=row.key.encode() if row.key else None,
+                no_confirm=True,
+            )
+            for row in rows
+        ]
+        # (FastStream's in-memory test broker returns the result at once.)
+        await asyncio.gather(*(ack for ack in pending if inspect.isawaitable(ack)))
+
+    @staticmethod
+    async def _mark(
+        connection: AsyncConnection, rows: Sequence[Any]
+    ) -> None:
+        if rows:
             await connection.execute(
                 outbox.update()
                 .where(outbox.c.id.in_([row.id for row in rows]))
                 .values(published_at=dt.datetime.now(dt.UTC))
             )
-        log.debug("outbox.published", count=len(rows))
-        return len(rows)
 
     async def run_forever(self, interval_s: float = 1.0) -> None:
         """Sweep the outbox periodically (rows left by a crash, or by another process)."""

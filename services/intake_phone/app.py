@@ -1,0 +1,51 @@
+"""The intake_phone app: ``aiguillage run intake-phone`` (webhook server + raw topic)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from faststream import FastStream
+from faststream.specification import AsyncAPI
+
+from services.common.dlq import DeadLetterMiddleware, DeadLetterPublisher
+from services.common.kafka import build_broker
+from services.common.logging import configure_logging
+from services.common.version import SERVICE_VERSION
+from services.intake_phone.dead_letters import SERVICE
+from services.intake_phone.handlers import PhoneDeps, build_router
+from services.intake_phone.metrics import PhoneMetrics
+from services.intake_phone.runtime import PhoneRuntime
+from services.intake_phone.settings import IntakePhoneSettings
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: IntakePhoneSettings | None = None) -> FastStream:
+    """Wire intake_phone: broker, DLQ, raw-topic subscriber, store, webhook server, sweeper."""
+    settings = settings or IntakePhoneSettings()
+    configure_logging(settings.log_level, settings.log_format)
+    deps = PhoneDeps()
+    broker = build_broker(settings, client_id="aiguillage-intake-phone")
+    broker.add_middleware(DeadLetterMiddleware.bind(DeadLetterPublisher(broker, SERVICE)))
+    broker.include_router(build_router(settings, deps))
+    runtime = PhoneRuntime(settings, broker, PhoneMetrics())
+
+    @asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        try:
+            deps.service = await runtime.open()
+            yield
+        finally:
+            await runtime.close()
+
+    app = FastStream(
+        broker,
+        logger=logging.getLogger("aiguillage.app"),
+        lifespan=lifespan,
+        specification=AsyncAPI(title="aiguillage intake-phone", version=SERVICE_VERSION),
+    )
+    app.after_startup(runtime.start_background)
+    app.on_shutdown(runtime.stop_background)
+    return app

@@ -1,0 +1,45 @@
+"""Dead letters written through the outbox: a webhook never waits on Kafka to refuse a body.
+
+Same ``DeadLetter`` shape as :class:`services.common.dlq.DeadLetterPublisher`
+(id ``<service>:<original_ref>``, bytes base64 and capped), but added to the
+outbox in the caller's transaction instead of published at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+
+from schemas import DeadLetter
+from schemas.topics import DEAD_LETTERS
+from services.common.dlq import MAX_PAYLOAD_BYTES
+from services.common.outbox import OutboxMessage
+from services.common.version import SERVICE_VERSION
+
+__all__ = ["SERVICE", "dead_letter", "outbox_message"]
+
+SERVICE = "intake_phone"
+
+
+def dead_letter(
+    reason_code: str, reason: str, original_ref: str, payload: bytes, now: dt.datetime
+) -> DeadLetter:
+    """A ``DeadLetter`` of this service with a deterministic id (a retry is a duplicate)."""
+    return DeadLetter(
+        dead_letter_id=f"{SERVICE}:{original_ref}",
+        reason_code=reason_code,
+        reason=reason,
+        original_ref=original_ref,
+        payload_b64=base64.b64encode(payload[:MAX_PAYLOAD_BYTES]).decode() if payload else None,
+        payload_truncated=len(payload) > MAX_PAYLOAD_BYTES,
+        service=SERVICE,
+        service_version=SERVICE_VERSION,
+        occurred_at=now,
+    )
+
+
+def outbox_message(letter: DeadLetter) -> OutboxMessage:
+    """The outbox row that publishes ``letter`` on ``intake.dlq.v1``, keyed by its reference."""
+    return OutboxMessage(
+        topic=DEAD_LETTERS, key=letter.original_ref, payload=letter.model_dump_json()
+    )
