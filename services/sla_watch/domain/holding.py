@@ -10,8 +10,11 @@ Where the procedure is silent: when the lead time lands where no sending slot
 remains before the deadline (an e-mail on Friday is due on Sunday), the mail
 moves to the last slot before it, ``earlier_slot_margin`` before the window
 closes, but never before the clock (re)started; an action a service already
-carried out can be passed in ``done`` so that it is not listed again (the 4.13
-direct-debit suspension has no dossier event to fold).
+carried out or queued can be passed in ``done`` so that it is not listed again
+(the service passes the ids of its action ledger: a holding mail queued but not
+yet sent has no ``HoldingMailSent`` to fold, and ``DirectDebitSuspended`` folds
+into a note only). A 4.13 suspension needs the 9-digit customer reference the
+billing system knows; without one nothing is listed.
 """
 
 from __future__ import annotations

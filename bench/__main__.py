@@ -1,0 +1,73 @@
+"""``make bench``: run every benchmark, take the median of runs, rewrite bench/RESULTS.md.
+
+Timings live here and in RESULTS.md, never in test assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import importlib
+import importlib.util
+import statistics
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from bench.common import Figure, machine
+
+BENCHES = ("router", "phone", "mail", "scan", "sla")
+RESULTS = Path(__file__).with_name("RESULTS.md")
+
+
+def _available() -> list[str]:
+    return [name for name in BENCHES if importlib.util.find_spec(f"bench.{name}") is not None]
+
+
+def _median(runs: list[list[Figure]]) -> list[Figure]:
+    first = runs[0]
+    return [
+        Figure(f.name, statistics.median(r[i].measured for r in runs), f.unit, f.target, f.higher)
+        for i, f in enumerate(first)
+    ]
+
+
+def _row(figure: Figure, runs: int, where: str, when: str) -> str:
+    target = "-" if figure.target is None else f"{'≥' if figure.higher else '≤'} {figure.target:g}"
+    status = {True: "met", False: "**not met**", None: "-"}[figure.met]
+    cells = (figure.name, f"{target} {figure.unit}", f"{figure.measured:.1f} {figure.unit}")
+    return "| " + " | ".join((*cells, status, str(runs), where, when)) + " |"
+
+
+def main() -> None:
+    """Run the benchmarks named on the command line (all by default) and write RESULTS.md."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("names", nargs="*", default=_available())
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    where, when = machine(), dt.date.today().isoformat()
+    rows: list[str] = []
+    for name in args.names:
+        run: Callable[[], Coroutine[Any, Any, list[Figure]]]
+        run = importlib.import_module(f"bench.{name}").run
+        results: list[list[Figure]] = [asyncio.run(run()) for _ in range(args.runs)]
+        for figure in _median(results):
+            print(f"{figure.name}: {figure.measured:.1f} {figure.unit} (target {figure.target})")
+            rows.append(_row(figure, args.runs, where, when))
+    header = [
+        "# Benchmark results",
+        "",
+        "Written by `make bench` (`python -m bench`): each figure is the median of its runs.",
+        "Targets come from the issues; a target not met is stated, not hidden.",
+        "",
+        "| figure | target | measured | status | runs | machine | date |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    previous = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
+    notes = previous.split("<!-- notes -->", 1)[1] if "<!-- notes -->" in previous else "\n"
+    RESULTS.write_text("\n".join([*header, *rows, "", "<!-- notes -->"]) + notes, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

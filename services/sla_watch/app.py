@@ -1,0 +1,146 @@
+"""The sla_watch app: ``faststream run services.sla_watch.app:create_app --factory``."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from faststream import FastStream
+from faststream.specification import AsyncAPI
+
+from services.common.dlq import DeadLetterMiddleware, DeadLetterPublisher
+from services.common.kafka import build_broker
+from services.common.lifecycle import prepare_infrastructure
+from services.common.logging import configure_logging, get_logger
+from services.common.outbox import OutboxRelay
+from services.common.store import Store, create_store
+from services.common.version import SERVICE_VERSION
+from services.sla_watch.adapters.clock import build_clock
+from services.sla_watch.adapters.composer import MailComposer
+from services.sla_watch.adapters.smtp import SmtpMailer
+from services.sla_watch.handlers import SlaDeps, build_router
+from services.sla_watch.runner import LoopCrashed, Loops, run_periodically
+from services.sla_watch.sender import HoldingMailSender, SenderOptions
+from services.sla_watch.service import SlaWatchService
+from services.sla_watch.settings import SlaWatchSettings
+
+__all__ = ["create_app"]
+
+log = get_logger(__name__)
+
+
+@dataclass
+class _Running:
+    store: Store
+    relay: OutboxRelay
+    service: SlaWatchService
+    sender: HoldingMailSender
+    mailer: SmtpMailer
+    loops: Loops
+
+
+def _sender_options(settings: SlaWatchSettings) -> SenderOptions:
+    return SenderOptions(
+        envelope_sender=settings.envelope_sender,
+        apology_types=frozenset(settings.apology_dossier_types),
+        batch_size=settings.mail_batch_size,
+        lease=dt.timedelta(seconds=settings.send_lease_s),
+        smtp_timeout=dt.timedelta(seconds=settings.smtp_timeout_s),
+        max_uncertain=settings.max_uncertain_sends,
+        backoff_max=dt.timedelta(seconds=settings.retry_backoff_max_s),
+    )
+
+
+def create_app(settings: SlaWatchSettings | None = None) -> FastStream:
+    """Wire sla_watch: broker, DLQ, store, clock, SMTP, scheduler and sender loops."""
+    settings = settings or SlaWatchSettings()
+    configure_logging(settings.log_level, settings.log_format)
+    clock = build_clock(settings.clock_file, settings.clock_offset)  # fails fast on a bad file
+    deps = SlaDeps()
+    broker = build_broker(settings, client_id="aiguillage-sla-watch")
+    broker.add_middleware(DeadLetterMiddleware.bind(DeadLetterPublisher(broker, "sla_watch")))
+    broker.include_router(build_router(settings, deps))
+    running: list[_Running] = []
+
+    @asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        store = create_store(settings.resolved_database_url())
+        await prepare_infrastructure(settings, store)
+        relay = OutboxRelay(store, broker)
+        mailer = SmtpMailer(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            security=settings.smtp_security,
+            username=settings.smtp_user,
+            password=settings.smtp_password,
+            timeout_s=settings.smtp_timeout_s,
+        )
+        wake = asyncio.Event()
+        service = SlaWatchService(
+            store,
+            relay,
+            policy=settings.policy,
+            clock=clock,
+            mail_domain=settings.mail_domain,
+            batch_size=settings.scheduler_batch_size,
+            retry_max_s=settings.db_retry_max_s,
+            on_mail_queued=wake.set,
+        )
+        composer = MailComposer(mail_from=settings.mail_from)
+        options = _sender_options(settings)
+        sender = HoldingMailSender(store, service, mailer, composer, options, wake=wake)
+        deps.service = service
+        running.append(_Running(store, relay, service, sender, mailer, Loops(app.exit)))
+        try:
+            yield
+        finally:
+            await mailer.close()
+            await store.dispose()
+        if running[0].loops.crashed:
+            raise LoopCrashed("a background loop of sla_watch crashed (see loop.crashed)")
+
+    app = FastStream(
+        broker,
+        logger=logging.getLogger("aiguillage.app"),
+        lifespan=lifespan,
+        specification=AsyncAPI(title="aiguillage sla_watch", version=SERVICE_VERSION),
+    )
+
+    @app.after_startup
+    async def start_loops() -> None:
+        parts = running[0]
+        stop = parts.loops.stop_event
+        outbox = run_periodically(
+            "outbox", parts.relay.flush, interval_s=settings.outbox_sweep_interval_s, stop=stop
+        )
+        parts.loops.start("outbox", outbox)
+        scheduler = run_periodically(
+            "scheduler",
+            parts.service.tick,
+            interval_s=settings.scheduler_interval_s,
+            full_batch=settings.scheduler_batch_size,
+            stop=stop,
+        )
+        sender = run_periodically(
+            "sender",
+            parts.sender.run_once,
+            interval_s=settings.scheduler_interval_s,
+            full_batch=settings.mail_batch_size,
+            stop=stop,
+            wake=parts.sender.wake,
+        )
+        parts.loops.start("scheduler", scheduler)
+        parts.loops.start("sender", sender)
+        log.info("service.started", service="sla_watch", version=SERVICE_VERSION)
+
+    @app.on_shutdown
+    async def stop_loops() -> None:
+        if running:
+            running[0].sender.stop()
+            await running[0].loops.stop(grace_s=2 * settings.smtp_timeout_s + 5)
+
+    return app

@@ -1,0 +1,360 @@
+"""sla_watch's application layer: load → fold (domain) → act → save + outbox, one transaction.
+
+Two entry points share ``_settle``: ``record`` folds one consumed dossier
+event (idempotent by event id through ``processed_messages``), and ``tick``
+claims the dossiers whose ``next_check_at`` has come. Either way the actions
+the domain lists at "now" are carried out in the same transaction as the new
+state: events, tasks and account actions through the outbox, each action
+recorded in the ``sla_actions`` ledger whose primary key makes it happen once.
+A holding mail by e-mail is only queued here; ``sender.py`` sends it.
+
+The events sla_watch itself publishes are folded into the dossier's log at
+once and recorded as processed, so their copy coming back from Kafka is a
+no-op (skipped from memory when this instance emitted it, else through
+``processed_messages``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import OrderedDict
+from collections.abc import Callable, Sequence, Set
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from schemas.dossiers import DossierEvent
+from schemas.topics import ACCOUNT_ACTIONS, DOSSIER_EVENTS, OUTBOUND_CONTACTS, task_topic
+from services.common.logging import get_logger
+from services.common.outbox import OutboxMessage, OutboxRelay, add_to_outbox
+from services.common.retry import retry_store
+from services.common.store.engine import Store
+from services.sla_watch.adapters.clock import SystemClock
+from services.sla_watch.adapters.composer import message_id_for
+from services.sla_watch.adapters.repository import QueuedMail, SlaRepository, Summary
+from services.sla_watch.domain import (
+    Action,
+    DeadlineState,
+    DeclareBreach,
+    Effects,
+    HoldingMailPlan,
+    PublishDeadline,
+    SendHoldingMail,
+    SlaPolicy,
+    SuspendDirectDebit,
+    apply,
+    breach_effects,
+    deadline_set,
+    due_actions,
+    fold,
+    holding_effects,
+    next_check_at,
+    plan_holding_mail,
+    suspension_effects,
+)
+from services.sla_watch.errors import UnprocessableDossier
+from services.sla_watch.ports import Clock
+
+__all__ = ["CONSUMER", "Outcome", "SlaWatchService"]
+
+CONSUMER = "sla_watch.events"
+_OWN_EVENTS_KEPT = 50_000
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What consuming one event did, for logs."""
+
+    dossier_id: str
+    outcome: str  # applied | duplicate | unknown_dossier
+    actions: tuple[str, ...] = ()
+
+
+class SlaWatchService:
+    """Folds dossier events into deadlines and carries out what is due, exactly once."""
+
+    def __init__(
+        self,
+        store: Store,
+        relay: OutboxRelay,
+        *,
+        policy: SlaPolicy,
+        clock: Clock,
+        mail_domain: str,
+        wall: Clock | None = None,
+        batch_size: int = 200,
+        retry_max_s: float = 30.0,
+        on_mail_queued: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._store = store
+        self._relay = relay
+        self.policy = policy
+        self.clock = clock
+        self.wall = wall or SystemClock()
+        self._mail_domain = mail_domain
+        self._batch_size = batch_size
+        self.retry_max_s = retry_max_s
+        self._on_mail_queued = on_mail_queued
+        self._own: OrderedDict[str, None] = OrderedDict()
+
+    def repository(self, connection: AsyncConnection) -> SlaRepository:
+        """The repository bound to a transaction of this service's store."""
+        return SlaRepository(connection, postgres=self._store.is_postgres)
+
+    async def record(self, event: DossierEvent) -> Outcome:
+        """Fold one dossier event into its deadline and act on it, once per event id (4.12).
+
+        Rule: events before the dossier's opening are recorded and skipped; an
+        event the rules cannot fold is poison (``UnprocessableDossier``, DLQ).
+        """
+
+        if event.event_id in self._own:  # our own event coming back: no store round trip
+            return Outcome(event.dossier_id, "duplicate")
+
+        async def attempt() -> Outcome:
+            async with self._store.transaction() as connection:
+                repo = self.repository(connection)
+                if await repo.is_processed(CONSUMER, event.event_id):
+                    return Outcome(event.dossier_id, "duplicate")
+                now = self.clock.now()
+                stored = await repo.load(event.dossier_id)
+                try:
+                    previous = stored.events() if stored is not None else ()
+                    state = apply(fold(previous, self.policy), event, self.policy)
+                    if state is None:
+                        outcome = Outcome(event.dossier_id, "unknown_dossier")
+                    else:
+                        kinds = await self._settle(
+                            connection, (*previous, event), state, now, new=stored is None
+                        )
+                        outcome = Outcome(event.dossier_id, "applied", kinds)
+                except ValueError as error:
+                    raise UnprocessableDossier(event.dossier_id, error) from error
+                await repo.mark_processed(
+                    CONSUMER, [event.event_id], outcome.outcome, event.dossier_id, now
+                )
+                return outcome
+
+        outcome = await retry_store(attempt, max_seconds=self.retry_max_s)
+        await self._after_commit(outcome.actions)
+        return outcome
+
+    async def tick(self) -> int:
+        """Claim the dossiers due now and carry out their actions; return how many were claimed.
+
+        Rule (4.12, 4.13): the due-time index finds them; on PostgreSQL the rows
+        are claimed ``FOR UPDATE SKIP LOCKED`` so instances share the work. A
+        dossier the rules cannot handle is parked (``parked_reason``) without
+        holding up the others.
+        """
+
+        async def attempt() -> tuple[int, tuple[str, ...]]:
+            kinds: list[str] = []
+            async with self._store.transaction() as connection:
+                repo = self.repository(connection)
+                now = self.clock.now()
+                due = await repo.claim_due(now, self._batch_size)
+                for stored in due:
+                    try:
+                        async with connection.begin_nested():
+                            events = stored.events()
+                            state = fold(events, self.policy)
+                            if state is None:
+                                raise ValueError("no DossierOpened among the dossier's events")
+                            kinds += await self._settle(connection, events, state, now)
+                    except ValueError as error:
+                        await repo.park(stored.dossier_id, type(error).__name__, now)
+                        log.error(
+                            "dossier.parked",
+                            dossier_id=stored.dossier_id,
+                            error=type(error).__name__,
+                        )
+            return len(due), tuple(kinds)
+
+        claimed, kinds = await retry_store(attempt, max_seconds=self.retry_max_s)
+        await self._after_commit(kinds)
+        return claimed
+
+    async def flush(self) -> None:
+        """Publish what the last transactions put in the outbox."""
+        await self._relay.flush()
+
+    async def _after_commit(self, kinds: Sequence[str]) -> None:
+        if "holding_mail_queued" in kinds:
+            self._on_mail_queued()
+        if kinds:
+            await self._relay.flush()
+
+    async def _settle(
+        self,
+        connection: AsyncConnection,
+        events: Sequence[DossierEvent],
+        state: DeadlineState,
+        now: dt.datetime,
+        *,
+        new: bool = False,
+    ) -> tuple[str, ...]:
+        """Carry out what is due on a dossier at ``now`` and save it (same transaction)."""
+        repo = self.repository(connection)
+        done = set() if new else set(await repo.action_ids(state.dossier_id))
+        effects: list[Effects] = []
+        kinds: list[str] = []
+        for action in due_actions(state, now, self.policy, done=done):
+            kind, action_effects = await self._perform(repo, action, state, now)
+            log.info(
+                "sla.action",
+                dossier_id=state.dossier_id,
+                action=kind,
+                action_id=action.action_id,
+                reason=action.reason,
+            )
+            kinds.append(kind)
+            if not isinstance(action, PublishDeadline):
+                done.add(action.action_id)
+            if action_effects is not None:
+                effects.append(action_effects)
+        await self.save_effects(connection, events, state, effects, now, done=done, new=new)
+        return tuple(kinds)
+
+    async def _perform(
+        self, repo: SlaRepository, action: Action, state: DeadlineState, now: dt.datetime
+    ) -> tuple[str, Effects | None]:
+        ledger = {
+            "action_id": action.action_id,
+            "dossier_id": state.dossier_id,
+            "created_at": now,
+            "done_at": now,
+            "status": "done",
+        }
+        if isinstance(action, PublishDeadline):
+            return "deadline_set", deadline_set(action, now)
+        if isinstance(action, DeclareBreach):
+            await repo.record_action(**ledger, kind="breach", deadline_id=action.deadline_id)
+            return "sla_breached", breach_effects(action, state, now)
+        if isinstance(action, SuspendDirectDebit):
+            await repo.record_action(**ledger, kind="suspend_direct_debit")
+            return "direct_debit_suspended", suspension_effects(action, now)
+        return await self._holding(repo, action, state, ledger, now)
+
+    async def _holding(
+        self,
+        repo: SlaRepository,
+        action: SendHoldingMail,
+        state: DeadlineState,
+        ledger: dict[str, object],
+        now: dt.datetime,
+    ) -> tuple[str, Effects | None]:
+        values = {**ledger, "kind": "holding_mail", "deadline_id": action.deadline_id}
+        if action.medium == "outbound_call":
+            await repo.record_action(**{**values, "medium": "outbound_call", "status": "sent"})
+            effects = holding_effects(
+                action_id=action.action_id,
+                state=state,
+                deadline_id=action.deadline_id,
+                due_at=action.due_at,
+                medium="outbound_call",
+                reason=action.reason,
+                now=now,
+            )
+            return "holding_call_ordered", effects
+        await repo.record_action(
+            **values
+            | {
+                "status": "pending",
+                "done_at": None,
+                "medium": "email",
+                "message_id": message_id_for(action.action_id, self._mail_domain),
+                "available_at": self.wall.now(),
+            }
+        )
+        return "holding_mail_queued", None
+
+    async def record_holding(
+        self,
+        connection: AsyncConnection,
+        mail: QueuedMail,
+        *,
+        medium: str,
+        reason: str,
+        now: dt.datetime,
+    ) -> None:
+        """Trace a holding mail that went out (or the call ordered instead), in the caller's
+        transaction: ``HoldingMailSent``, ``OutboundContact`` and, for a call, its task (4.12)."""
+        repo = self.repository(connection)
+        stored = await repo.load(mail.dossier_id)
+        events = stored.events() if stored is not None else ()
+        state = fold(events, self.policy)
+        if state is None:  # pragma: no cover - a queued mail always has its dossier
+            raise ValueError(f"no dossier {mail.dossier_id} for a queued holding mail")
+        effects = holding_effects(
+            action_id=mail.action_id,
+            state=state,
+            deadline_id=mail.deadline_id,
+            due_at=state.due_at,
+            medium="email" if medium == "email" else "outbound_call",
+            reason=reason,
+            now=now,
+        )
+        done = set(await repo.action_ids(mail.dossier_id))
+        await self.save_effects(connection, events, state, [effects], now, done=done)
+
+    async def save_effects(
+        self,
+        connection: AsyncConnection,
+        events: Sequence[DossierEvent],
+        state: DeadlineState,
+        effects: Sequence[Effects],
+        now: dt.datetime,
+        *,
+        done: Set[str],
+        new: bool = False,
+    ) -> None:
+        """Fold our own events in, save the dossier with its next check, fill the outbox."""
+        repo = self.repository(connection)
+        own = [event for effect in effects for event in effect.events]
+        for event in own:
+            state = apply(state, event, self.policy) or state
+            self._remember(event.event_id)
+        await repo.mark_processed(
+            CONSUMER, [e.event_id for e in own], "own_event", state.dossier_id, now
+        )
+        summary = self._summary(state, now, done)
+        await repo.save(state.dossier_id, [*events, *own], summary, now, new=new)
+        await add_to_outbox(connection, _messages(effects), now)
+
+    def _remember(self, event_id: str) -> None:
+        # Ids are deterministic: one remembered from a rolled-back attempt is re-emitted by
+        # the retry, so skipping it on the way back is still right.
+        self._own[event_id] = None
+        if len(self._own) > _OWN_EVENTS_KEPT:
+            self._own.popitem(last=False)
+
+    def _summary(self, state: DeadlineState, now: dt.datetime, done: Set[str]) -> Summary:
+        deadline = state.deadline
+        mail_at = None
+        if deadline is not None and deadline.deadline_id not in state.holding_mail_sent:
+            plan = plan_holding_mail(deadline, self.policy, state.calendar)
+            mail_at = plan.send_at if isinstance(plan, HoldingMailPlan) else None
+        return Summary(
+            status=state.status,
+            deadline_id=deadline.deadline_id if deadline is not None else None,
+            due_at=state.due_at,
+            holding_mail_at=mail_at,
+            next_check_at=next_check_at(state, now, self.policy, done=done),
+        )
+
+
+def _message(topic: str, key: str | None, contract: BaseModel) -> OutboxMessage:
+    return OutboxMessage(topic=topic, key=key, payload=contract.model_dump_json())
+
+
+def _messages(effects: Sequence[Effects]) -> list[OutboxMessage]:
+    messages: list[OutboxMessage] = []
+    for effect in effects:
+        messages += [_message(DOSSIER_EVENTS, e.dossier_id, e) for e in effect.events]
+        messages += [_message(task_topic(t.service), t.dossier_id, t) for t in effect.tasks]
+        messages += [_message(ACCOUNT_ACTIONS, a.customer_ref, a) for a in effect.account_actions]
+        messages += [_message(OUTBOUND_CONTACTS, c.dossier_id, c) for c in effect.contacts]
+    return messages

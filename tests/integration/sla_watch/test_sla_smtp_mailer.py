@@ -1,0 +1,123 @@
+"""The SMTP adapter against a real aiosmtpd server: what each failure means for exactly-once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from services.common.embedded import free_port
+from services.sla_watch.adapters.smtp import SmtpMailer
+from services.sla_watch.errors import MailDeferred, MailRejected, MailUncertain
+
+pytestmark = [pytest.mark.smtp]
+
+
+class Server:
+    """Replies as told: ``rcpt``/``data`` hold the reply code, ``stall`` never answers DATA."""
+
+    def __init__(self) -> None:
+        self.rcpt = "250 OK"
+        self.data = "250 Message accepted"
+        self.stall = False
+        self.received: list[bytes] = []
+        self.port = free_port()
+        server = self
+
+        class _Handler:
+            async def handle_RCPT(
+                self, srv: Any, session: Any, envelope: Any, address: str, options: Any
+            ) -> str:
+                envelope.rcpt_tos.append(address)
+                return server.rcpt
+
+            async def handle_DATA(self, srv: Any, session: Any, envelope: Any) -> str:
+                server.received.append(envelope.original_content)
+                if server.stall:
+                    await asyncio.sleep(5)
+                return server.data
+
+        self.controller = Controller(_Handler(), hostname="127.0.0.1", port=self.port)
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    instance = Server()
+    instance.controller.start()
+    yield instance
+    instance.controller.stop()
+
+
+def mailer(port: int) -> SmtpMailer:
+    return SmtpMailer(
+        host="127.0.0.1", port=port, security="none", username=None, password=None, timeout_s=1
+    )
+
+
+def message() -> EmailMessage:
+    mail = EmailMessage()
+    mail["From"] = "sc@eau.example"
+    mail["To"] = "client@example.test"
+    mail["Subject"] = "Votre demande : réponse à venir"
+    mail.set_content("Délai dépassé ?\n.\nUne ligne avec un point seul.", charset="utf-8")
+    return mail
+
+
+async def send(smtp: SmtpMailer, recipient: str = "client@example.test") -> None:
+    await smtp.send(message(), sender="sc@eau.example", recipient=recipient)
+
+
+async def test_sla_mails_go_over_one_kept_connection(server: Server) -> None:
+    smtp = mailer(server.port)
+    await send(smtp)
+    await send(smtp)
+    await smtp.close()
+    assert len(server.received) == 2
+    assert b"\r\n..\r\n" not in server.received[0]  # dot-stuffing undone by the server
+
+
+@pytest.mark.parametrize(
+    ("field", "reply", "error"),
+    [
+        pytest.param("rcpt", "550 No such user", MailRejected, id="rcpt-refused"),
+        pytest.param("rcpt", "451 Try again later", MailDeferred, id="rcpt-deferred"),
+        pytest.param("data", "554 Rejected as spam", MailRejected, id="data-refused"),
+        pytest.param("data", "452 Mailbox full", MailDeferred, id="data-deferred"),
+    ],
+)
+async def test_sla_server_replies_tell_refused_from_deferred(
+    server: Server, field: str, reply: str, error: type[Exception]
+) -> None:
+    setattr(server, field, reply)
+    smtp = mailer(server.port)
+    with pytest.raises(error) as caught:
+        await send(smtp)
+    assert getattr(caught.value, "code", None) == reply[:3]
+    setattr(server, field, "250 OK")
+    await send(smtp)  # the connection was reset and is still usable
+    await smtp.close()
+
+
+async def test_sla_no_server_means_not_sent() -> None:
+    with pytest.raises(MailDeferred):
+        await send(mailer(free_port()))
+
+
+async def test_sla_non_ascii_address_is_refused_for_good(server: Server) -> None:
+    with pytest.raises(MailRejected, match="address_not_ascii"):
+        await send(mailer(server.port), recipient="élodie@exemple.fr")
+
+
+async def test_sla_silence_after_data_is_an_unknown_outcome(server: Server) -> None:
+    server.stall = True
+    smtp = mailer(server.port)
+    with pytest.raises(MailUncertain):
+        await send(smtp)
+    assert len(server.received) == 1  # the server has it: resending would duplicate it
+    server.stall = False
+    await send(smtp)  # a fresh connection is opened
+    await smtp.close()
