@@ -1,0 +1,1 @@
+"""Operations: the lag exporter, ``aiguillage status`` and ``aiguillage dlq``."""

@@ -1,0 +1,100 @@
+"""Grafana and Prometheus files: valid, provisioned, and naming only metrics the code exports."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from services.common.metrics import PipelineMetrics
+
+DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
+DASHBOARD = DEPLOY / "grafana" / "dashboards" / "aiguillage.json"
+METRIC = re.compile(r"\baiguillage_[a-z0-9_]+\b")
+EXPORTED = PipelineMetrics().exported_names()
+
+
+def panels() -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for panel in json.loads(DASHBOARD.read_text(encoding="utf-8"))["panels"]:
+        found += [panel, *panel.get("panels", [])]
+    return found
+
+
+def expressions() -> list[str]:
+    return [t["expr"] for p in panels() for t in p.get("targets", [])]
+
+
+def alert_rules() -> list[dict[str, Any]]:
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text(encoding="utf-8"))
+    return [rule for group in rules["groups"] for rule in group["rules"]]
+
+
+def test_ops_dashboard_is_valid_json_with_unique_panels() -> None:
+    dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    assert dashboard["uid"]
+    assert dashboard["title"]
+    ids = [p["id"] for p in panels()]
+    assert len(ids) == len(set(ids))
+    for panel in panels():
+        position = panel["gridPos"]
+        assert position["x"] >= 0
+        assert position["x"] + position["w"] <= 24
+
+
+def test_ops_dashboard_shows_lag_throughput_dlq_and_sla() -> None:
+    queries = " ".join(expressions())
+    for metric in (
+        "aiguillage_consumer_lag",
+        "aiguillage_oldest_unprocessed_age_seconds",
+        "aiguillage_items_in_total",
+        "aiguillage_dead_letters_total",
+        "aiguillage_deadlines_at_risk",
+    ):
+        assert metric in queries
+
+
+@pytest.mark.parametrize(
+    "source",
+    [pytest.param("dashboard", id="dashboard"), pytest.param("alerts", id="alerts")],
+)
+def test_ops_queries_name_only_exported_metrics(source: str) -> None:
+    exprs = expressions() if source == "dashboard" else [r["expr"] for r in alert_rules()]
+    named = {name for expr in exprs for name in METRIC.findall(expr)}
+    assert named, "no metric named at all"
+    assert named <= EXPORTED, f"not exported by services/common/metrics.py: {named - EXPORTED}"
+
+
+def test_ops_grafana_provisions_the_datasource_the_dashboard_uses() -> None:
+    provisioning = DEPLOY / "grafana" / "provisioning"
+    datasources = yaml.safe_load((provisioning / "datasources" / "prometheus.yaml").read_text())
+    uids = {d["uid"] for d in datasources["datasources"]}
+    used = {p["datasource"]["uid"] for p in panels() if "datasource" in p}
+    assert used <= uids
+    providers = yaml.safe_load((provisioning / "dashboards" / "aiguillage.yaml").read_text())
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8"))
+    mounts = dict(m.split(":")[:2] for m in compose["services"]["grafana"]["volumes"])
+    assert mounts["./grafana/dashboards"] == providers["providers"][0]["options"]["path"]
+
+
+def test_ops_prometheus_scrapes_every_service_container() -> None:
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text(encoding="utf-8"))
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8"))
+    running = {
+        name
+        for name, spec in compose["services"].items()
+        if spec.get("command", [None])[0] == "run"
+    }
+    scraped = {
+        name
+        for job in config["scrape_configs"]
+        for sd in job["dns_sd_configs"]
+        for name in sd["names"]
+    }
+    assert scraped == running
+    ports = {sd["port"] for job in config["scrape_configs"] for sd in job["dns_sd_configs"]}
+    assert ports == {int(compose["x-env"]["METRICS_PORT"])}
