@@ -34,7 +34,7 @@ system-deps:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-run: deps
+run: deps system-deps
 	$(BIN)/aiguillage up --demo
 
 up: deps

@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import time
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,6 +17,8 @@ from rich.table import Table
 
 from schemas import IntakeItem, Task
 from schemas.topics import INTAKE_ITEMS, SERVICE_QUEUES, task_topic
+from services.cli.demo_setup import drop_letter, post_calls, write_mails
+from services.cli.registry import SERVICES
 from services.common.store import create_store
 from services.common.store.tables import dossiers, processed_messages
 
@@ -52,20 +55,40 @@ async def _publish(bootstrap: str, items: list[IntakeItem]) -> None:
         await producer.stop()
 
 
-async def _wait_routed(database_url: str, item_ids: set[str], timeout: float) -> int:
+async def _routed_count(database_url: str) -> int:
     store = create_store(database_url)
-    deadline = time.monotonic() + timeout
     try:
-        while True:
-            async with store.engine.connect() as connection:
-                done = await connection.scalar(
-                    sa.select(sa.func.count())
-                    .select_from(processed_messages)
-                    .where(processed_messages.c.message_id.in_(item_ids))
-                )
-            if (done or 0) >= len(item_ids) or time.monotonic() > deadline:
-                return int(done or 0)
-            await asyncio.sleep(0.3)
+        async with store.engine.connect() as connection:
+            done = await connection.scalar(
+                sa.select(sa.func.count())
+                .select_from(processed_messages)
+                .where(processed_messages.c.consumer == "router.items")
+            )
+        return int(done or 0)
+    finally:
+        await store.dispose()
+
+
+async def _wait_routed(database_url: str, expected: int, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    while True:
+        done = await _routed_count(database_url)
+        if done >= expected or time.monotonic() > deadline:
+            return done
+        await asyncio.sleep(0.5)
+
+
+async def _deadlines(database_url: str) -> list[Any]:
+    store = create_store(database_url)
+    try:
+        async with store.engine.connect() as connection:
+            if not await connection.run_sync(lambda c: sa.inspect(c).has_table("sla_dossiers")):
+                return []
+            query = sa.text(
+                "SELECT dossier_id, deadline_id, due_at, holding_mail_at FROM sla_dossiers "
+                "WHERE due_at IS NOT NULL ORDER BY due_at"
+            )
+            return list((await connection.execute(query)).all())
     finally:
         await store.dispose()
 
@@ -101,7 +124,7 @@ async def _tasks(bootstrap: str, timeout: float = 3.0) -> list[Task]:
     return tasks
 
 
-def _print(rows: list[Any], tasks: list[Task], routed: int, fed: int) -> None:
+def _print(rows: list[Any], tasks: list[Task], deadlines: list[Any], routed: int, fed: int) -> None:
     console = Console(width=max(Console().width, 150))
     table = Table(title=f"Dossiers ({routed}/{fed} contacts routed)")
     for column in ("dossier", "canal", "type", "nature", "urgence", "service", "sensible"):
@@ -121,13 +144,58 @@ def _print(rows: list[Any], tasks: list[Task], routed: int, fed: int) -> None:
             "; ".join(task.reasons[:3]),
         )  # fmt: skip
     console.print(task_table)
+    sla = Table(title=f"Response deadlines and planned holding mails ({len(deadlines)})")
+    for column in ("dossier", "deadline", "due (UTC)", "holding mail (UTC)"):
+        sla.add_column(column)
+    for row in deadlines:
+        sla.add_row(
+            row.dossier_id,
+            str(row.deadline_id),
+            str(row.due_at)[:16],
+            str(row.holding_mail_at or "-")[:16],
+        )
+    console.print(sla)
 
 
-async def run_demo(env: dict[str, str], timeout: float = 90.0) -> int:
-    """Feed the sample contacts and print what the pipeline made of them; 0 when all routed."""
-    items = demo_items(dt.datetime.now(dt.UTC))
+async def run_demo(env: dict[str, str], timeout: float = 150.0) -> int:
+    """Feed the sample contacts through every channel; print the outcome; 0 when all routed.
+
+    Normalised sample contacts go straight onto ``intake.items.v1``; two
+    e-mails go through intake_mail (local Maildir), a rendered letter through
+    intake_scan's OCR, and sample calls through intake_phone's webhook.
+    """
+    now = dt.datetime.now(dt.UTC)
+    items = demo_items(now)
     bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
     await _publish(bootstrap, items)
-    routed = await _wait_routed(env["DATABASE_URL"], {i.item_id for i in items}, timeout)
-    _print(await _dossier_rows(env["DATABASE_URL"]), await _tasks(bootstrap), routed, len(items))
-    return 0 if routed == len(items) else 1
+    expected = len(items)
+    if "intake-mail" in SERVICES:
+        expected += write_mails(Path(env["INTAKE_MAIL_MAILDIR"]), now)
+    if "intake-scan" in SERVICES:
+        expected += drop_letter(Path(env["INTAKE_SCAN_INBOX_DIR"]), now)
+    if "intake-phone" in SERVICES:
+        expected += await _post_when_listening(env)
+    routed = await _wait_routed(env["DATABASE_URL"], expected, timeout)
+    await asyncio.sleep(2)  # let sla_watch fold the last dossier events
+    _print(
+        await _dossier_rows(env["DATABASE_URL"]),
+        await _tasks(bootstrap),
+        await _deadlines(env["DATABASE_URL"]),
+        routed,
+        expected,
+    )
+    return 0 if routed >= expected else 1
+
+
+async def _post_when_listening(env: dict[str, str], timeout: float = 60.0) -> int:
+    port = int(env["INTAKE_PHONE_LISTEN_PORT"])
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.3)
+            continue
+        writer.close()
+        return await asyncio.to_thread(post_calls, env)
+    raise TimeoutError("intake-phone did not listen")

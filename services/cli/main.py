@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from services.cli.registry import SERVICES, cli_groups, load_app
+from services.ops.cli import status as ops_status
 from services.router.cli import run_classify, run_eval
 
 __all__ = ["app"]
@@ -23,6 +24,7 @@ for _name, _group in cli_groups().items():
     app.add_typer(_group, name=_name)
 app.command("classify")(run_classify)
 app.command("eval")(run_eval)
+app.command("status")(ops_status)
 
 
 @app.command()
@@ -33,11 +35,14 @@ def up(
     var: Annotated[Path, typer.Option(help="Working directory of the embedded default.")] = Path(
         "var"
     ),
+    metrics_port: Annotated[
+        int, typer.Option(help="First /metrics port (one per service, consecutive); 0: none.")
+    ] = 9400,
 ) -> None:
     """Run the whole pipeline on the embedded default (tansu broker, SQLite store)."""
     from services.cli.up import run_up
 
-    raise typer.Exit(run_up(var=var, demo=demo))
+    raise typer.Exit(run_up(var=var, demo=demo, metrics_base=metrics_port))
 
 
 @app.command()
@@ -58,6 +63,24 @@ def schemas_export(directory: Path) -> None:
 
     for path in export_all(directory):
         typer.echo(str(path))
+
+
+@app.command()
+def prepare() -> None:
+    """Create the missing topics (with their partition counts) and migrate the store."""
+    from services.common.lifecycle import prepare_infrastructure
+    from services.common.settings import ServiceSettings
+    from services.common.store import create_store
+
+    async def _prepare() -> None:
+        settings = ServiceSettings()
+        store = create_store(settings.resolved_database_url())
+        try:
+            await prepare_infrastructure(settings, store)
+        finally:
+            await store.dispose()
+
+    asyncio.run(_prepare())
 
 
 @db_app.command("upgrade")

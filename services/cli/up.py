@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,12 +20,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from services.cli.demo_setup import demo_settings
 from services.cli.registry import SERVICES
 from services.common.embedded import EmbeddedBroker
-from services.common.lifecycle import prepare_infrastructure
 from services.common.logging import configure_logging, get_logger
-from services.common.settings import ServiceSettings
-from services.common.store import create_store
 
 __all__ = ["embedded_environment", "run_up", "start_services", "stop_processes"]
 
@@ -32,53 +31,66 @@ log = get_logger(__name__)
 
 
 @contextlib.contextmanager
-def embedded_environment(var: Path, *, fresh_db: str | None = None) -> Iterator[dict[str, str]]:
+def embedded_environment(var: Path, *, demo: bool = False) -> Iterator[dict[str, str]]:
     """Environment of the embedded default; starts tansu when no cluster is configured.
 
-    ``fresh_db`` names a SQLite file under ``var`` that is deleted first (the
-    demo starts from nothing, like the memory-backed broker it runs on).
+    Everything lives under ``var`` (the demo under ``var/demo``, emptied first:
+    it starts from nothing, like the memory-backed broker it runs on). Values
+    already in the environment win.
     """
-    var.mkdir(parents=True, exist_ok=True)
+    root = var / "demo" if demo else var
+    if demo:
+        shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True, exist_ok=True)
+    root = root.resolve()
     env = dict(os.environ)
-    db_file = var / (fresh_db or "aiguillage.db")
-    if fresh_db and "DATABASE_URL" not in env:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{db_file}{suffix}").unlink(missing_ok=True)
-    env.setdefault("DATABASE_URL", f"sqlite+aiosqlite:///{db_file.resolve()}")
-    # tansu makes each consumer join wait session_timeout / 2: keep it short locally.
-    env.setdefault("KAFKA_SESSION_TIMEOUT_MS", "6000")
-    env.setdefault("KAFKA_HEARTBEAT_INTERVAL_MS", "1000")
-    env.setdefault("KAFKA_DEFAULT_PARTITIONS", "3")
-    if fresh_db:  # the demo prints a table: keep the services' logs to warnings
-        env.setdefault("LOG_LEVEL", "WARNING")
+    defaults = {
+        "DATABASE_URL": f"sqlite+aiosqlite:///{root / 'aiguillage.db'}",
+        # tansu makes each consumer join wait session_timeout / 2: keep it short locally.
+        "KAFKA_SESSION_TIMEOUT_MS": "6000",
+        "KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
+        "KAFKA_DEFAULT_PARTITIONS": "3",
+        "INTAKE_SCAN_INBOX_DIR": str(root / "scans/inbox"),
+        "INTAKE_SCAN_WORK_DIR": str(root / "scans/work"),
+        "INTAKE_SCAN_ARCHIVE_DIR": str(root / "scans/archive"),
+        "INTAKE_SCAN_QUARANTINE_DIR": str(root / "scans/quarantine"),
+        "INTAKE_MAIL_ATTACHMENTS_DIR": str(root / "attachments"),
+    }
+    if demo:
+        defaults |= demo_settings(root)
+    for key, value in defaults.items():
+        env.setdefault(key, value)
     if env.get("KAFKA_BOOTSTRAP_SERVERS"):
         yield env
         return
-    with EmbeddedBroker(log_path=var / "tansu.log") as broker:
+    with EmbeddedBroker(log_path=root / "tansu.log") as broker:
         env["KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap_servers
         log.info("embedded.broker_started", bootstrap_servers=broker.bootstrap_servers)
         yield env
 
 
-async def _prepare(env: dict[str, str]) -> None:
-    settings = ServiceSettings.model_validate(
-        {key: value for key, value in env.items() if key.isupper()}
-    )
-    store = create_store(settings.resolved_database_url())
-    try:
-        await prepare_infrastructure(settings, store)
-    finally:
-        await store.dispose()
+def _prepare(env: dict[str, str]) -> None:
+    # A child process reads the settings from its environment, exactly as the services do.
+    subprocess.run([sys.executable, "-m", "services.cli.main", "prepare"], env=env, check=True)
 
 
 def start_services(
-    env: dict[str, str], names: tuple[str, ...] | None = None
+    env: dict[str, str], names: tuple[str, ...] | None = None, metrics_base: int = 0
 ) -> list[subprocess.Popen[bytes]]:
-    """Start each service as its own OS process (``aiguillage run NAME``)."""
-    return [
-        subprocess.Popen([sys.executable, "-m", "services.cli.main", "run", name], env=env)
-        for name in (names or tuple(SERVICES))
-    ]
+    """Start each service as its own OS process (``aiguillage run NAME``).
+
+    With ``metrics_base``, service number i serves /metrics on port base + i.
+    """
+    processes = []
+    for index, name in enumerate(names or tuple(SERVICES)):
+        own = dict(env)
+        if metrics_base:
+            own["METRICS_PORT"] = str(metrics_base + index)
+            log.info("up.metrics", service=name, port=metrics_base + index)
+        processes.append(
+            subprocess.Popen([sys.executable, "-m", "services.cli.main", "run", name], env=own)
+        )
+    return processes
 
 
 def stop_processes(processes: list[subprocess.Popen[bytes]], timeout: float = 20.0) -> None:
@@ -95,12 +107,12 @@ def stop_processes(processes: list[subprocess.Popen[bytes]], timeout: float = 20
             process.wait()
 
 
-def run_up(*, var: Path, demo: bool) -> int:
+def run_up(*, var: Path, demo: bool, metrics_base: int = 0) -> int:
     """Run the pipeline; with ``demo``, feed sample contacts, print the outcome and exit."""
     configure_logging("INFO", "auto")
-    with embedded_environment(var, fresh_db="demo.db" if demo else None) as env:
-        asyncio.run(_prepare(env))
-        processes = start_services(env)
+    with embedded_environment(var, demo=demo) as env:
+        _prepare(env)
+        processes = start_services(env, metrics_base=0 if demo else metrics_base)
         try:
             if demo:
                 from services.cli.demo import run_demo

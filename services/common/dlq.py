@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from schemas import DeadLetter
 from schemas.topics import DEAD_LETTERS
 from services.common.logging import get_logger
+from services.common.metrics import metrics
 from services.common.version import SERVICE_VERSION
 
 __all__ = [
@@ -98,6 +99,7 @@ class DeadLetterPublisher:
         await self._broker.publish(
             letter.model_dump_json().encode(), topic=self.topic, key=original_ref.encode()
         )
+        metrics.dead_letters.labels(service=self.service, reason_code=reason_code).inc()
         log.warning(
             "message.dead_lettered",
             reason_code=reason_code,

@@ -7,12 +7,16 @@ import contextlib
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
+from faststream.kafka import KafkaBroker
+
 from schemas.topics import ALL_TOPICS
 from services.common.kafka import ensure_topics
+from services.common.metrics import broker_probe, metrics, serve_metrics, store_probe
 from services.common.settings import ServiceSettings
 from services.common.store import Store, migrate
+from services.common.version import SERVICE_VERSION
 
-__all__ = ["background", "prepare_infrastructure"]
+__all__ = ["background", "endpoints", "prepare_infrastructure"]
 
 
 async def prepare_infrastructure(settings: ServiceSettings, store: Store | None) -> None:
@@ -37,3 +41,16 @@ async def background(*jobs: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@contextlib.asynccontextmanager
+async def endpoints(
+    settings: ServiceSettings, service: str, broker: KafkaBroker, store: Store | None
+) -> AsyncIterator[None]:
+    """Serve /metrics, /healthz and /readyz (broker and store reachable) while the app runs."""
+    metrics.service_info.info({"service": service, "version": SERVICE_VERSION})
+    probes = {"broker": broker_probe(broker)}
+    if store is not None:
+        probes["store"] = store_probe(store)
+    async with serve_metrics(settings, probes):
+        yield

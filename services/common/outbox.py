@@ -108,9 +108,7 @@ class OutboxRelay:
         await asyncio.gather(*(ack for ack in pending if inspect.isawaitable(ack)))
 
     @staticmethod
-    async def _mark(
-        connection: AsyncConnection, rows: Sequence[Any]
-    ) -> None:
+    async def _mark(connection: AsyncConnection, rows: Sequence[Any]) -> None:
         if rows:
             await connection.execute(
                 outbox.update()

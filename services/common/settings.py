@@ -82,6 +82,14 @@ class ServiceSettings(BaseSettings):
         validation_alias=shared("DATABASE_URL_FILE"),
         description="a file holding the URL (for secrets mounted as files)",
     )
+    metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        validation_alias=shared("METRICS_PORT"),
+        description="/metrics, /healthz, /readyz; 0: not served",
+    )
+    metrics_host: str = Field(default="127.0.0.1", validation_alias=shared("METRICS_HOST"))
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", validation_alias=shared("LOG_LEVEL")
     )

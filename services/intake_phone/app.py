@@ -11,7 +11,9 @@ from faststream.specification import AsyncAPI
 
 from services.common.dlq import DeadLetterMiddleware, DeadLetterPublisher
 from services.common.kafka import build_broker
+from services.common.lifecycle import endpoints
 from services.common.logging import configure_logging
+from services.common.metrics import metrics
 from services.common.version import SERVICE_VERSION
 from services.intake_phone.dead_letters import SERVICE
 from services.intake_phone.handlers import PhoneDeps, build_router
@@ -30,13 +32,16 @@ def create_app(settings: IntakePhoneSettings | None = None) -> FastStream:
     broker = build_broker(settings, client_id="aiguillage-intake-phone")
     broker.add_middleware(DeadLetterMiddleware.bind(DeadLetterPublisher(broker, SERVICE)))
     broker.include_router(build_router(settings, deps))
-    runtime = PhoneRuntime(settings, broker, PhoneMetrics())
+    phone_metrics = PhoneMetrics()
+    runtime = PhoneRuntime(settings, broker, phone_metrics)
+    metrics.include(phone_metrics.registry)
 
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         try:
             deps.service = await runtime.open()
-            yield
+            async with endpoints(settings, "intake-phone", broker, None):
+                yield
         finally:
             await runtime.close()
 

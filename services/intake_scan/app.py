@@ -20,7 +20,7 @@ from faststream.specification import AsyncAPI
 from schemas import DeadLetter, IntakeItem
 from schemas.topics import DEAD_LETTERS, INTAKE_ITEMS
 from services.common.kafka import build_broker
-from services.common.lifecycle import prepare_infrastructure
+from services.common.lifecycle import endpoints, prepare_infrastructure
 from services.common.logging import configure_logging, get_logger
 from services.common.store import create_store
 from services.common.version import SERVICE_VERSION
@@ -140,7 +140,8 @@ def create_app(settings: ScanSettings | None = None) -> FastStream:
             task.add_done_callback(exit_on_crash)
             tasks.append(task)
             try:
-                yield
+                async with endpoints(settings, "intake-scan", broker, None):
+                    yield
             finally:
                 stop.set()
                 started.set()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from schemas.topics import (
@@ -45,7 +45,3 @@ class OpsSettings(ServiceSettings):
     at_risk_window_h: float = Field(
         default=24.0, gt=0, description="a deadline is at risk when its holding mail is due sooner"
     )
-    metrics_port: int = Field(
-        default=0, ge=0, le=65535, validation_alias=AliasChoices("METRICS_PORT")
-    )
-    metrics_host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("METRICS_HOST"))

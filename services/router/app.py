@@ -12,7 +12,7 @@ from faststream.specification import AsyncAPI
 
 from services.common.dlq import DeadLetterMiddleware, DeadLetterPublisher
 from services.common.kafka import build_broker
-from services.common.lifecycle import background, prepare_infrastructure
+from services.common.lifecycle import background, endpoints, prepare_infrastructure
 from services.common.logging import configure_logging, get_logger
 from services.common.outbox import OutboxRelay
 from services.common.store import create_store
@@ -58,7 +58,10 @@ def create_app(settings: RouterSettings | None = None) -> FastStream:
                 window=dt.timedelta(days=settings.follow_up_days),
             ),
         )
-        async with background(relay.run_forever(settings.outbox_sweep_interval_s)):
+        async with (
+            background(relay.run_forever(settings.outbox_sweep_interval_s)),
+            endpoints(settings, "router", broker, store),
+        ):
             log.info("service.started", service="router", version=SERVICE_VERSION)
             yield
         await store.dispose()

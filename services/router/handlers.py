@@ -15,6 +15,7 @@ from schemas.topics import CUSTOMERS_DIRECTORY, DOSSIER_COMMANDS, INTAKE_ITEMS
 from services.common.dlq import DeadLetterPublisher, describe_validation_error
 from services.common.kafka import consumer_options
 from services.common.logging import get_logger
+from services.common.metrics import metrics
 from services.router.service import RouterService
 from services.router.settings import RouterSettings
 
@@ -66,8 +67,12 @@ def build_router(settings: RouterSettings, deps: RouterDeps) -> KafkaRouter:
         **consumer_options(settings, settings.group_id),
     )
     async def on_intake_items(message: KafkaMessage) -> None:
-        items = await deps.valid_items(message)
-        for outcome in await deps.require().route(items):
+        with metrics.handler_seconds.labels(handler="router.on_intake_items").time():
+            items = await deps.valid_items(message)
+            outcomes = await deps.require().route(items)
+        for item, outcome in zip(items, outcomes, strict=True):
+            metrics.items_in.labels(channel=item.channel).inc()
+            metrics.items_out.labels(channel=item.channel, outcome=outcome.outcome).inc()
             log.info(
                 "item.routed",
                 item_id=outcome.item_id,

@@ -14,7 +14,7 @@ from faststream.specification import AsyncAPI
 
 from services.common.dlq import DeadLetterMiddleware, DeadLetterPublisher
 from services.common.kafka import build_broker
-from services.common.lifecycle import prepare_infrastructure
+from services.common.lifecycle import endpoints, prepare_infrastructure
 from services.common.logging import configure_logging, get_logger
 from services.common.outbox import OutboxRelay
 from services.common.store import Store, create_store
@@ -96,7 +96,8 @@ def create_app(settings: SlaWatchSettings | None = None) -> FastStream:
         deps.service = service
         running.append(_Running(store, relay, service, sender, mailer, Loops(app.exit)))
         try:
-            yield
+            async with endpoints(settings, "sla-watch", broker, store):
+                yield
         finally:
             await mailer.close()
             await store.dispose()

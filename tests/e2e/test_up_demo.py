@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -28,7 +29,10 @@ def test_up_demo_routes_every_sample_contact(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "Dossiers (8/8 contacts routed)" in result.stdout
+    routed = re.search(r"Dossiers \((\d+)/(\d+) contacts routed\)", result.stdout)
+    assert routed is not None, result.stdout[-3000:]
+    # 8 normalised contacts + 2 mails (Maildir) + 1 OCR letter + the in-perimeter sample calls
+    assert int(routed.group(1)) == int(routed.group(2)) >= 12
     for expected in (
         "FUITE",
         "RDR",
@@ -37,7 +41,11 @@ def test_up_demo_routes_every_sample_contact(tmp_path: Path) -> None:
         "sensitive_mail",
     ):
         assert expected in result.stdout
-    assert (tmp_path / "var" / "demo.db").exists()
+    for channel in ("│ email ", "│ letter ", "│ phone "):
+        assert channel in result.stdout
+    assert "holding mail" in result.stdout
+    assert (tmp_path / "var" / "demo" / "aiguillage.db").exists()
+    assert list((tmp_path / "var" / "demo" / "scans" / "archive").rglob("*.png"))
     # Demo data is synthetic, and even so no address or phone number reaches the logs.
     assert "@example.test" not in result.stderr
     assert "+3361234" not in result.stderr
