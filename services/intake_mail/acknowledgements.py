@@ -1,0 +1,228 @@
+"""Sending the acknowledgements: one per accepted customer mail, even across crashes.
+
+Procedure 4.12 NB ("accusé réception automatique de prise en charge") and
+5.1.4 (an outbound contact is traced). A row in ``mail_acknowledgements``
+exists once per item (primary key, written with the item's record). Each send
+is: claim the row (``pending`` → ``sending``, committed), hand the message to
+the relay, then in one transaction mark it ``sent`` and put the
+``OutboundContact`` in the outbox (the relay publishes it on
+``contacts.outbound.v1``). The claim of the next row shares that transaction.
+
+Residual risk, accepted and counted: a crash after a claim and before its
+``sent`` mark leaves the row ``sending``; once the lease expires it becomes
+``uncertain`` and is never resent (at most one acknowledgement, never two).
+So does a relay that took the message but never answered the end of DATA.
+Its Message-ID is deterministic, so the relay's log tells whether it left.
+Transient SMTP failures go back to ``pending`` with backoff; a 5xx refusal,
+or too many attempts, ends ``failed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from schemas import OutboundContact
+from schemas.topics import OUTBOUND_CONTACTS
+from services.common.logging import get_logger
+from services.common.metrics import metrics
+from services.common.outbox import OutboxMessage, OutboxRelay, add_to_outbox
+from services.common.retry import retry_store
+from services.common.store.engine import Store
+from services.intake_mail.acknowledgement_mail import AcknowledgementRenderer
+from services.intake_mail.adapters.repository import DueAcknowledgement, MailRepository
+from services.intake_mail.errors import TRANSIENT_ERRORS, AcknowledgementNotSent
+from services.intake_mail.metrics import MailMetrics
+from services.intake_mail.ports import Mailer, MailSession
+
+__all__ = ["Acknowledger", "SendResult", "contact_id_for"]
+
+Clock = Callable[[], dt.datetime]
+T = TypeVar("T")
+log = get_logger(__name__)
+_BACKOFF_BASE_S = 30.0
+_BACKOFF_MAX_S = 3600.0
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def contact_id_for(item_id: str) -> str:
+    """The deterministic id of an acknowledgement's ``OutboundContact`` (consumers dedupe on it)."""
+    return f"acknowledgement:{item_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """How one claimed acknowledgement ended: sent, retry later, or failed for good."""
+
+    item_id: str
+    status: str  # sent | pending | failed | uncertain
+    at: dt.datetime
+    error: str | None = None
+    next_attempt_at: dt.datetime | None = None
+
+
+class Acknowledger:
+    """Sends due acknowledgements through the mailer, once each, and traces them."""
+
+    def __init__(
+        self,
+        store: Store,
+        mailer: Mailer,
+        renderer: AcknowledgementRenderer,
+        relay: OutboxRelay,
+        *,
+        envelope_from: str = "",
+        lease_s: float = 300.0,
+        max_attempts: int = 12,
+        batch_size: int = 100,
+        metrics: MailMetrics | None = None,
+        clock: Clock = _utcnow,
+        retry_max_s: float = 30.0,
+    ) -> None:
+        self._store = store
+        self._mailer = mailer
+        self._renderer = renderer
+        self._relay = relay
+        self._envelope_from = envelope_from
+        self._lease = dt.timedelta(seconds=lease_s)
+        self._max_attempts = max_attempts
+        self._batch_size = batch_size
+        self._metrics = metrics or MailMetrics()
+        self._clock = clock
+        self._retry_max_s = retry_max_s
+        self._lock = asyncio.Lock()
+
+    async def send_due(self, item_ids: Sequence[str] | None = None) -> list[SendResult]:
+        """Send the acknowledgements that are due (of ``item_ids`` only, when given).
+
+        Rule: procedure 4.12 NB, at most one per item (see module docstring).
+        An unreachable relay is logged and leaves every row pending.
+        """
+        async with self._lock:
+            await self._expire_claims()
+            now = self._clock()
+            due = await self._transaction(lambda repo: repo.due(now, self._batch_size, item_ids))
+            if not due:
+                return []
+            try:
+                results = await self._send_batch(due)
+            except AcknowledgementNotSent as error:
+                log.warning("acknowledgement.relay_unavailable", reason=error.reason)
+                return []
+        await self._relay.flush()
+        return results
+
+    async def run_forever(self, interval_s: float) -> None:
+        """Sweep: retries, and rows a crash left pending; infrastructure errors are logged."""
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.send_due()
+            except TRANSIENT_ERRORS as error:
+                log.warning("acknowledgement.sweep_failed", error=type(error).__name__)
+
+    async def _send_batch(self, due: Sequence[DueAcknowledgement]) -> list[SendResult]:
+        results: list[SendResult] = []
+        previous: SendResult | None = None
+        async with self._mailer.session() as session:
+            for row in due:
+                claimed = await self._advance(previous, claim=row.item_id)
+                previous = None
+                if claimed:
+                    previous = await self._send(session, row)
+                    results.append(previous)
+            await self._advance(previous, claim=None)
+        return results
+
+    async def _send(self, session: MailSession, row: DueAcknowledgement) -> SendResult:
+        now = self._clock()
+        try:
+            message = self._renderer.render(
+                item_id=row.item_id,
+                recipient=row.recipient,
+                contact_date=row.contact_date,
+                in_reply_to=row.in_reply_to,
+                now=now,
+            )
+        except ValueError as error:  # a recipient no header may carry: never sendable
+            return SendResult(row.item_id, "failed", now, str(error)[:200])
+        try:
+            await session.send(self._envelope_from, row.recipient, message.data)
+        except AcknowledgementNotSent as error:
+            attempts = row.attempts + 1
+            if error.ambiguous:  # it may have left: at most one, so never again
+                return SendResult(row.item_id, "uncertain", now, error.reason)
+            if error.permanent or attempts >= self._max_attempts:
+                return SendResult(row.item_id, "failed", now, error.reason)
+            delay = min(_BACKOFF_BASE_S * 2.0 ** (attempts - 1), _BACKOFF_MAX_S)
+            retry_at = now + dt.timedelta(seconds=delay)
+            return SendResult(row.item_id, "pending", now, error.reason, retry_at)
+        return SendResult(row.item_id, "sent", self._clock())
+
+    async def _advance(self, result: SendResult | None, *, claim: str | None) -> bool:
+        """One transaction: close the previous claim (and trace it), claim the next row."""
+
+        async def attempt() -> bool:
+            async with self._store.transaction() as connection:
+                repo = MailRepository(connection, postgres=self._store.is_postgres)
+                if result is not None:
+                    await repo.finish(
+                        result.item_id,
+                        status=result.status,
+                        now=result.at,
+                        error=result.error,
+                        next_attempt_at=result.next_attempt_at,
+                    )
+                    if result.status == "sent":
+                        await add_to_outbox(connection, [_trace(result)], result.at)
+                return await repo.claim(claim, self._clock()) if claim else False
+
+        claimed = await retry_store(attempt, max_seconds=self._retry_max_s)
+        if result is not None:
+            self._report(result)
+        return claimed
+
+    async def _expire_claims(self) -> None:
+        now = self._clock()
+        stale = await self._transaction(lambda repo: repo.expire_claims(now - self._lease, now))
+        for item_id in stale:
+            self._metrics.acknowledgements.labels("uncertain").inc()
+            log.error("acknowledgement.uncertain", item_id=item_id)
+
+    async def _transaction(self, operation: Callable[[MailRepository], Awaitable[T]]) -> T:
+        async def attempt() -> T:
+            async with self._store.transaction() as connection:
+                return await operation(MailRepository(connection, postgres=self._store.is_postgres))
+
+        return await retry_store(attempt, max_seconds=self._retry_max_s)
+
+    def _report(self, result: SendResult) -> None:
+        status = "retry" if result.status == "pending" else result.status
+        self._metrics.acknowledgements.labels(status).inc()
+        if result.status == "sent":
+            metrics.acknowledgements_sent.labels(channel="email").inc()
+            log.info("acknowledgement.sent", item_id=result.item_id)
+        else:
+            log.warning(
+                "acknowledgement.not_sent", item_id=result.item_id, status=status,
+                error=result.error,
+            )  # fmt: skip
+
+
+def _trace(result: SendResult) -> OutboxMessage:
+    contact = OutboundContact(
+        contact_id=contact_id_for(result.item_id),
+        purpose="acknowledgement",
+        medium="email",
+        sent_at=result.at,
+        item_id=result.item_id,
+    )
+    return OutboxMessage(
+        topic=OUTBOUND_CONTACTS, key=result.item_id, payload=contact.model_dump_json()
+    )

@@ -1,0 +1,390 @@
+"""intake_mail application layer: one pass over a batch of mails, effects in a safe order.
+
+Issue 4, "Order of effects" (the paperless-ngx lesson): for each batch,
+1. mails whose UID was already decided (a crash left them behind) are only moved;
+2. the others are fetched, parsed and sorted by the domain: customer contact,
+   automatic mail (not a contact, procedure 4.8) or bad input (quarantine);
+3. new items are published to ``intake.items.v1`` and every Kafka ack awaited;
+   bad input is published as a ``DeadLetter`` (ack awaited);
+4. one transaction records the decisions (by account + folder + UIDVALIDITY
+   + UID), the published item ids (dedupe: Message-ID + content hash) and the
+   acknowledgements due (one row per item: never two);
+5. the acknowledgements are sent (claim committed before each send);
+6. only then is each mail moved to its folder. Mail is never deleted.
+A crash anywhere leaves the mail in the mailbox; the next pass either moves it
+(step 1) or finds its item id already published (no second item, no second
+acknowledgement).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import inspect
+import os
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+from urllib.parse import quote
+
+from pydantic import ValidationError
+
+from schemas import IntakeItem
+from services.common.dlq import DeadLetterPublisher, describe_validation_error
+from services.common.logging import get_logger
+from services.common.metrics import metrics
+from services.common.retry import retry_store
+from services.common.store.engine import Store
+from services.intake_mail.acknowledgement_mail import acknowledgement_message_id
+from services.intake_mail.acknowledgements import Acknowledger
+from services.intake_mail.adapters.repository import MailRepository, UidKey
+from services.intake_mail.domain import (
+    Decision,
+    MailRejected,
+    ParsedMail,
+    acknowledgement_decision,
+    build_intake_item,
+    item_id_for,
+    parse_mail,
+    triage,
+)
+from services.intake_mail.metrics import MailMetrics
+from services.intake_mail.ports import (
+    AttachmentStore,
+    FetchedMail,
+    FolderState,
+    ItemPublisher,
+    MailSource,
+)
+
+__all__ = ["SERVICE", "Folders", "MailIntake", "PassReport", "Verdict"]
+
+SERVICE = "intake_mail"
+Clock = Callable[[], dt.datetime]
+T = TypeVar("T")
+Outcome = Literal["published", "duplicate", "automatic", "quarantined"]
+log = get_logger(__name__)
+_THREAD_PARSE_BYTES = 256 * 1024
+_MAX_DEAD_LETTER_REF = 300 - len(SERVICE) - 1
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Folders:
+    """Where mail goes: accepted, bad input, automatic."""
+
+    processed: str = "Traités"
+    quarantine: str = "Quarantaine"
+    automatic: str = "Automatiques"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the domain made of one mail."""
+
+    uid: str
+    kind: Literal["contact", "automatic", "quarantine"]
+    source_ref: str
+    reason: str = ""
+    reason_code: str | None = None
+    item: IntakeItem | None = None
+    content_sha256: str | None = None
+    acknowledgement: Decision | None = None
+    in_reply_to: str | None = None
+    raw: bytes | None = None
+
+
+@dataclass(slots=True)
+class PassReport:
+    """What one batch did."""
+
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    moved: int = 0
+
+    def count(self, outcome: Outcome) -> int:
+        """How many mails of the batch had this outcome."""
+        return sum(1 for value in self.outcomes.values() if value == outcome)
+
+
+def source_ref(account: str, state: FolderState, uid: str) -> str:
+    """The mail's address, RFC 5092 style: ``imap://user@host/INBOX;UIDVALIDITY=n/;UID=m``."""
+    return f"{account}/{quote(state.folder)};UIDVALIDITY={state.uidvalidity}/;UID={uid}"
+
+
+def _dead_letter_ref(ref: str, uid: str) -> str:
+    if len(ref) <= _MAX_DEAD_LETTER_REF:
+        return ref
+    return f"mail:{hashlib.sha256(ref.encode()).hexdigest()[:32]};UID={uid}"
+
+
+class MailIntake:
+    """Turns batches of mails into items, dead letters and acknowledgements, then files them."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        items: ItemPublisher,
+        dead_letters: DeadLetterPublisher,
+        attachments: AttachmentStore,
+        acknowledger: Acknowledger | None,
+        own_addresses: Sequence[str],
+        from_address: str = "",
+        folders: Folders = Folders(),
+        max_bytes: int = 25 * 1024 * 1024,
+        metrics: MailMetrics | None = None,
+        clock: Clock = _utcnow,
+        retry_max_s: float = 30.0,
+        crash_at: str = "",
+    ) -> None:
+        self._store = store
+        self._items = items
+        self._dead_letters = dead_letters
+        self._attachments = attachments
+        self._acknowledger = acknowledger
+        self._own = tuple(own_addresses)
+        self._from = from_address
+        self._folders = folders
+        self._max_bytes = max_bytes
+        self._metrics = metrics or MailMetrics()
+        self._clock = clock
+        self._retry_max_s = retry_max_s
+        self._crash_at = crash_at
+
+    async def opened(self, account: str, state: FolderState) -> None:
+        """Note the folder's UIDVALIDITY; a change re-keys UIDs, the item dedupe still holds."""
+
+        async def attempt() -> int | None:
+            async with self._store.transaction() as connection:
+                repo = MailRepository(connection, postgres=self._store.is_postgres)
+                return await repo.last_uidvalidity(account, state.folder)
+
+        last = await retry_store(attempt, max_seconds=self._retry_max_s)
+        if last is not None and last != state.uidvalidity:
+            log.warning(
+                "imap.uidvalidity_changed",
+                folder=state.folder,
+                previous=last,
+                uidvalidity=state.uidvalidity,
+            )
+
+    async def process(
+        self, source: MailSource, state: FolderState, uids: Sequence[str]
+    ) -> PassReport:
+        """Handle one batch in the order of the module docstring (issue 4, "Order of effects")."""
+        key = UidKey(source.account, state.folder, state.uidvalidity)
+        known = await self._read(lambda repo: repo.known_uids(key, uids))
+        now = self._clock()
+        fetched = await source.fetch([uid for uid in uids if uid not in known], self._max_bytes)
+        verdicts = [await self._judge(source.account, state, mail, now) for mail in fetched]
+        report = PassReport()
+        new_items = await self._publish(verdicts, report)
+        await self._dead_letter(verdicts)
+        ack_ids = await self._record(key, verdicts, report, new_items, now)
+        self._crash_point("after_publish")
+        if self._acknowledger is not None and ack_ids:
+            await self._acknowledger.send_due(ack_ids)
+        self._crash_point("before_move")
+        destinations = dict(known) | {v.uid: self._destination(v) for v in verdicts}
+        await self._move(source, key, destinations, report)
+        self._log(verdicts, report)
+        return report
+
+    # -- steps ----------------------------------------------------------------
+
+    async def _judge(
+        self, account: str, state: FolderState, mail: FetchedMail, now: dt.datetime
+    ) -> Verdict:
+        ref = source_ref(account, state, mail.uid)
+        if mail.raw is None:
+            reason = f"mail of {mail.size} bytes is over the limit of {self._max_bytes} bytes"
+            return Verdict(mail.uid, "quarantine", ref, reason, "over_size_limit")
+        try:
+            parsed = await self._parse(mail.raw)
+        except MailRejected as rejected:
+            return Verdict(
+                mail.uid, "quarantine", ref, rejected.reason, rejected.reason_code, raw=mail.raw
+            )
+        sorting = triage(parsed)
+        if not sorting.customer_contact:
+            return Verdict(mail.uid, "automatic", ref, sorting.reason)
+        try:
+            item = build_intake_item(
+                parsed,
+                item_id=item_id_for(parsed.message_id, parsed.content_sha256),
+                source_ref=ref,
+                received_at_fallback=mail.arrived_at or now,
+                attachments=await self._attachments.save(parsed.attachments),
+            )
+        except ValidationError as error:
+            reason = describe_validation_error(error)[1]
+            return Verdict(mail.uid, "quarantine", ref, reason, "invalid_item", raw=mail.raw)
+        return Verdict(
+            mail.uid,
+            "contact",
+            ref,
+            sorting.reason,
+            item=item,
+            content_sha256=parsed.content_sha256,
+            acknowledgement=acknowledgement_decision(parsed, self._own),
+            in_reply_to=parsed.message_id,
+        )
+
+    async def _parse(self, raw: bytes) -> ParsedMail:
+        if len(raw) > _THREAD_PARSE_BYTES:  # keep the event loop (IDLE, Kafka) responsive
+            return await asyncio.to_thread(parse_mail, raw, max_bytes=self._max_bytes)
+        return parse_mail(raw, max_bytes=self._max_bytes)
+
+    async def _publish(self, verdicts: Sequence[Verdict], report: PassReport) -> list[Verdict]:
+        """Publish the items not published before; await every Kafka acknowledgement."""
+        contacts = [(v, v.item) for v in verdicts if v.item is not None]
+        ids = [item.item_id for _, item in contacts]
+        already = await self._read(lambda repo: repo.published(ids))
+        new: dict[str, tuple[Verdict, IntakeItem]] = {}
+        for verdict, item in contacts:
+            if item.item_id in already or item.item_id in new:
+                report.outcomes[verdict.uid] = "duplicate"
+            else:
+                new[item.item_id] = (verdict, item)
+                report.outcomes[verdict.uid] = "published"
+        pending = [
+            await self._items.publish(
+                item.model_dump_json().encode(), key=item.partition_key().encode(), no_confirm=True
+            )
+            for _, item in new.values()
+        ]
+        await asyncio.gather(*(ack for ack in pending if inspect.isawaitable(ack)))
+        return [verdict for verdict, _ in new.values()]
+
+    async def _dead_letter(self, verdicts: Sequence[Verdict]) -> None:
+        for verdict in verdicts:
+            if verdict.kind == "quarantine":
+                await self._dead_letters.publish(
+                    reason_code=verdict.reason_code or "rejected",
+                    reason=verdict.reason,
+                    original_ref=_dead_letter_ref(verdict.source_ref, verdict.uid),
+                    payload=verdict.raw,
+                )
+
+    async def _record(
+        self,
+        key: UidKey,
+        verdicts: Sequence[Verdict],
+        report: PassReport,
+        new_items: Sequence[Verdict],
+        now: dt.datetime,
+    ) -> list[str]:
+        """One transaction: decisions by UID, published item ids, acknowledgements due."""
+        for verdict in verdicts:
+            if verdict.kind != "contact":
+                report.outcomes[verdict.uid] = (
+                    "automatic" if verdict.kind == "automatic" else "quarantined"
+                )
+        uids = [
+            {
+                "account": key.account, "folder": key.folder, "uidvalidity": key.uidvalidity,
+                "uid": v.uid, "item_id": v.item.item_id if v.item else None,
+                "outcome": report.outcomes[v.uid], "destination": self._destination(v),
+                "reason_code": v.reason_code, "recorded_at": now,
+            }
+            for v in verdicts
+        ]  # fmt: skip
+        items = [
+            {"item_id": v.item.item_id, "content_sha256": v.content_sha256 or "",
+             "source_ref": v.source_ref[:1024], "published_at": now}
+            for v in new_items if v.item is not None
+        ]  # fmt: skip
+        acks = [self._acknowledgement_row(v, now) for v in new_items]
+        due = [row for row in acks if row is not None]
+
+        async def attempt() -> None:
+            async with self._store.transaction() as connection:
+                repo = MailRepository(connection, postgres=self._store.is_postgres)
+                await repo.record(uids, items, due)
+
+        await retry_store(attempt, max_seconds=self._retry_max_s)
+        return [row["item_id"] for row in due]
+
+    def _acknowledgement_row(self, verdict: Verdict, now: dt.datetime) -> dict[str, Any] | None:
+        decision, item = verdict.acknowledgement, verdict.item
+        if self._acknowledger is None or decision is None or item is None:
+            return None
+        if not decision.send or decision.recipient is None:
+            self._metrics.acknowledgements.labels("skipped").inc()
+            log.info("acknowledgement.skipped", item_id=item.item_id, reason=decision.reason)
+            return None
+        return {
+            "item_id": item.item_id,
+            "message_id": acknowledgement_message_id(item.item_id, self._from),
+            "recipient": decision.recipient,
+            "in_reply_to": verdict.in_reply_to,
+            "contact_date": item.received_at,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+
+    async def _move(
+        self, source: MailSource, key: UidKey, destinations: dict[str, str], report: PassReport
+    ) -> None:
+        by_folder: dict[str, list[str]] = {}
+        for uid, folder in destinations.items():
+            by_folder.setdefault(folder, []).append(uid)
+        for folder, uids in by_folder.items():
+            await source.move(uids, folder)
+        report.moved = len(destinations)
+
+        async def attempt() -> None:
+            async with self._store.transaction() as connection:
+                repo = MailRepository(connection, postgres=self._store.is_postgres)
+                await repo.mark_moved(key, list(destinations), self._clock())
+
+        await retry_store(attempt, max_seconds=self._retry_max_s)
+
+    # -- helpers --------------------------------------------------------------
+
+    async def _read(self, query: Callable[[MailRepository], Awaitable[T]]) -> T:
+        async def attempt() -> T:
+            async with self._store.transaction() as connection:
+                return await query(MailRepository(connection, postgres=self._store.is_postgres))
+
+        return await retry_store(attempt, max_seconds=self._retry_max_s)
+
+    def _destination(self, verdict: Verdict) -> str:
+        if verdict.kind == "contact":
+            return self._folders.processed
+        if verdict.kind == "automatic":
+            return self._folders.automatic
+        return self._folders.quarantine
+
+    def _crash_point(self, point: str) -> None:
+        """TESTS ONLY (``INTAKE_MAIL_TEST_CRASH_AT``): die here like a crash, SIGKILL."""
+        if self._crash_at == point:
+            log.warning("test.crash", point=point)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def _log(self, verdicts: Sequence[Verdict], report: PassReport) -> None:
+        for verdict in verdicts:
+            outcome = report.outcomes.get(verdict.uid, "quarantined")
+            self._metrics.mails.labels(outcome).inc()
+            metrics.items_in.labels(channel="email").inc()
+            metrics.items_out.labels(channel="email", outcome=outcome).inc()
+            item_id = verdict.item.item_id if verdict.item else None
+            if verdict.kind == "quarantine":
+                self._metrics.quarantined.labels(verdict.reason_code or "rejected").inc()
+                log.warning(
+                    "mail.quarantined", uid=verdict.uid, reason_code=verdict.reason_code,
+                    reason=verdict.reason,
+                )  # fmt: skip
+            elif verdict.kind == "automatic":
+                log.info("mail.automatic", uid=verdict.uid, reason=verdict.reason)
+            elif outcome == "duplicate":
+                log.info("mail.duplicate", uid=verdict.uid, item_id=item_id)
+            else:
+                log.info("mail.published", uid=verdict.uid, item_id=item_id, reason=verdict.reason)
