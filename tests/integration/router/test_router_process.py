@@ -160,7 +160,8 @@ async def _group_caught_up(bootstrap: str, group: str, total: int) -> bool:
     try:
         partitions = [TopicPartition(INTAKE_ITEMS, p) for p in range(3)]
         offsets = await admin.list_consumer_group_offsets(group, partitions=partitions)
-        return sum(max(o.offset, 0) for o in offsets.values()) >= total
+        committed: int = sum(max(o.offset, 0) for o in offsets.values())
+        return committed >= total
     finally:
         await admin.close()
 
