@@ -21,6 +21,7 @@ from pathlib import Path
 
 from schemas.intake import AttachmentRef, IntakeItem
 from services.common.logging import get_logger
+from services.common.metrics import metrics
 from services.intake_scan.adapters.progress import EntryOutcome, ScanProgress
 from services.intake_scan.adapters.text import FileKind, LetterRejected, LetterText, sniff_kind
 from services.intake_scan.domain.batches import (
@@ -190,6 +191,12 @@ class LetterFlow:
             raise
         if isinstance(text, LetterRejected):
             return _Prepared(letter, key, found, kind, rejection=(text.reason_code, text.reason))
+        for page in text.pages:
+            metrics.ocr_pages.labels(
+                method="text_layer" if page.confidence is None else "ocr"
+            ).inc()
+            if page.confidence is not None:
+                metrics.ocr_confidence.observe(page.confidence)
         return _Prepared(letter, key, found, kind, text=text)
 
     def _limits_problem(self, letter: Letter, found: Fingerprint) -> tuple[str, str] | None:

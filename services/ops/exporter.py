@@ -77,6 +77,8 @@ class LagExporter:
         try:
             dossiers = await views.open_dossiers()
             replayed = await views.replayed()
+            window = dt.timedelta(hours=self._settings.at_risk_window_h)
+            deadlines = await views.deadlines(dt.datetime.now(dt.UTC), window)
         except (sa.exc.DBAPIError, OSError) as error:
             log.warning("lag_exporter.store_unavailable", error=type(error).__name__)
             return
@@ -86,6 +88,10 @@ class LagExporter:
             self._metrics.open_dossiers.labels(service=service).set(counts.get(service, 0))
         if replayed is not None:
             self._metrics.dlq_replayed.set(len(replayed))
+        if deadlines is not None:  # totals; sla_watch keeps no per-basis summary column
+            self._metrics.open_deadlines.labels(basis="all").set(deadlines.open)
+            self._metrics.deadlines_at_risk.labels(basis="all").set(deadlines.at_risk)
+            self._metrics.deadlines_breached.labels(basis="all").set(deadlines.breached)
 
     async def run_forever(self, interval_s: float) -> None:
         """Collect every ``interval_s`` seconds until cancelled."""

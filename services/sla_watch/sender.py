@@ -33,6 +33,7 @@ from collections.abc import Mapping, Set
 from dataclasses import dataclass
 
 from services.common.logging import get_logger
+from services.common.metrics import metrics
 from services.common.retry import retry_store
 from services.common.store.engine import Store
 from services.sla_watch.adapters.composer import MailComposer
@@ -204,6 +205,7 @@ class HoldingMailSender:
         # another instance may send it again (the claim token then refuses this commit).
         bound = max(self._service.retry_max_s, self._lease_left_s(claim))
         if await retry_store(attempt, max_seconds=bound):
+            metrics.holding_mails_sent.labels(medium=medium).inc()
             log.info("holding_mail.sent", action_id=claim.mail.action_id, medium=medium)
         else:
             log.error("holding_mail.claim_lost", action_id=claim.mail.action_id)

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from schemas.dossiers import DossierEvent
 from schemas.topics import ACCOUNT_ACTIONS, DOSSIER_EVENTS, OUTBOUND_CONTACTS, task_topic
 from services.common.logging import get_logger
+from services.common.metrics import metrics
 from services.common.outbox import OutboxMessage, OutboxRelay, add_to_outbox
 from services.common.retry import retry_store
 from services.common.store.engine import Store
@@ -232,6 +233,7 @@ class SlaWatchService:
             return "deadline_set", deadline_set(action, now)
         if isinstance(action, DeclareBreach):
             await repo.record_action(**ledger, kind="breach", deadline_id=action.deadline_id)
+            metrics.sla_breaches.labels(basis=action.deadline_id.rsplit(":", 1)[-1]).inc()
             return "sla_breached", breach_effects(action, state, now)
         if isinstance(action, SuspendDirectDebit):
             await repo.record_action(**ledger, kind="suspend_direct_debit")
