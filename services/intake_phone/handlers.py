@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from aiokafka import ConsumerRecord
 from faststream import AckPolicy
@@ -24,6 +23,7 @@ from faststream.kafka.annotations import KafkaMessage
 from schemas.topics import TELEPHONY_RAW
 from services.common.kafka import consumer_options
 from services.common.logging import get_logger
+from services.common.slot import ServiceSlot
 from services.intake_phone.domain import PayloadRejected
 from services.intake_phone.errors import RejectedTelephonyPayload
 from services.intake_phone.service import PhoneService
@@ -35,17 +35,11 @@ PLATFORM_HEADER = "platform"
 log = get_logger(__name__)
 
 
-@dataclass
-class PhoneDeps:
+class PhoneDeps(ServiceSlot[PhoneService]):
     """Long-lived resources, built in the app's lifespan and used by the handlers."""
 
-    service: PhoneService | None = field(default=None)
-
-    def require(self) -> PhoneService:
-        """The service, or a clear error when a message arrives before start-up finished."""
-        if self.service is None:
-            raise RuntimeError("intake_phone service used before the app started")
-        return self.service
+    def __init__(self, service: PhoneService | None = None) -> None:
+        super().__init__("intake_phone", service)
 
 
 def platform_of(headers: Mapping[str, object], key: bytes | None) -> str:

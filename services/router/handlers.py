@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from faststream import AckPolicy
 from faststream.kafka import KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
@@ -16,6 +14,7 @@ from services.common.dlq import DeadLetterPublisher, describe_validation_error
 from services.common.kafka import consumer_options
 from services.common.logging import get_logger
 from services.common.metrics import metrics
+from services.common.slot import ServiceSlot
 from services.router.service import RouterService
 from services.router.settings import RouterSettings
 
@@ -24,18 +23,12 @@ __all__ = ["RouterDeps", "build_router"]
 log = get_logger(__name__)
 
 
-@dataclass
-class RouterDeps:
+class RouterDeps(ServiceSlot[RouterService]):
     """Long-lived resources, built in the app's lifespan and used by the handlers."""
 
-    service: RouterService | None = field(default=None)
-    dead_letters: DeadLetterPublisher | None = field(default=None)
-
-    def require(self) -> RouterService:
-        """The service, or a clear error when a message arrives before start-up finished."""
-        if self.service is None:
-            raise RuntimeError("router service used before the app started")
-        return self.service
+    def __init__(self, service: RouterService | None = None) -> None:
+        super().__init__("router", service)
+        self.dead_letters: DeadLetterPublisher | None = None
 
     async def valid_items(self, message: KafkaMessage) -> list[IntakeItem]:
         """The batch's valid items; each invalid record is dead-lettered with its reason."""

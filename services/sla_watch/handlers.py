@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from faststream import AckPolicy
 from faststream.kafka import KafkaRouter
 
@@ -11,6 +9,7 @@ from schemas.dossiers import DossierEvent
 from schemas.topics import DOSSIER_EVENTS
 from services.common.kafka import consumer_options
 from services.common.logging import get_logger
+from services.common.slot import ServiceSlot
 from services.sla_watch.service import SlaWatchService
 from services.sla_watch.settings import SlaWatchSettings
 
@@ -19,17 +18,11 @@ __all__ = ["SlaDeps", "build_router"]
 log = get_logger(__name__)
 
 
-@dataclass
-class SlaDeps:
+class SlaDeps(ServiceSlot[SlaWatchService]):
     """Long-lived resources, built in the app's lifespan and used by the handlers."""
 
-    service: SlaWatchService | None = field(default=None)
-
-    def require(self) -> SlaWatchService:
-        """The service, or a clear error when a message arrives before start-up finished."""
-        if self.service is None:
-            raise RuntimeError("sla_watch service used before the app started")
-        return self.service
+    def __init__(self, service: SlaWatchService | None = None) -> None:
+        super().__init__("sla_watch", service)
 
 
 def build_router(settings: SlaWatchSettings, deps: SlaDeps) -> KafkaRouter:
