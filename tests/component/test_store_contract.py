@@ -83,7 +83,9 @@ class TestStoreContract:
                 repo = DossierRepository(connection, postgres=store.is_postgres)
                 await repo.insert_dossier(_dossier("D4"))
 
-    async def test_customer_dossiers_lists_open_and_recently_closed_ones(self, store: Store) -> None:
+    async def test_customer_dossiers_lists_open_and_recently_closed_ones(
+        self, store: Store
+    ) -> None:
         async with store.transaction() as connection:
             repo = DossierRepository(connection, postgres=store.is_postgres)
             await repo.insert_dossier(_dossier("D1"))
