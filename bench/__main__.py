@@ -33,11 +33,22 @@ def _median(runs: list[list[Figure]]) -> list[Figure]:
     ]
 
 
-def _row(figure: Figure, runs: int, where: str, when: str) -> str:
+def _row(bench: str, figure: Figure, runs: int, where: str, when: str) -> str:
     target = "-" if figure.target is None else f"{'≥' if figure.higher else '≤'} {figure.target:g}"
     status = {True: "met", False: "**not met**", None: "-"}[figure.met]
     cells = (figure.name, f"{target} {figure.unit}", f"{figure.measured:.1f} {figure.unit}")
-    return "| " + " | ".join((*cells, status, str(runs), where, when)) + " |"
+    return "| " + " | ".join((bench, *cells, status, str(runs), where, when)) + " |"
+
+
+def _kept_rows(previous: str, rerun: set[str]) -> list[str]:
+    """Rows of the previous table whose benchmark was not run this time."""
+    rows = [line for line in previous.split("<!-- notes -->", 1)[0].splitlines()]
+    table = [row for row in rows if row.startswith("| ") and not row.startswith("| bench |")]
+    return [
+        row
+        for row in table
+        if row.split(" | ", 1)[0][2:] in BENCHES and row.split(" | ", 1)[0][2:] not in rerun
+    ]
 
 
 def main() -> None:
@@ -54,17 +65,21 @@ def main() -> None:
         results: list[list[Figure]] = [asyncio.run(run()) for _ in range(args.runs)]
         for figure in _median(results):
             print(f"{figure.name}: {figure.measured:.1f} {figure.unit} (target {figure.target})")
-            rows.append(_row(figure, args.runs, where, when))
+            rows.append(_row(name, figure, args.runs, where, when))
     header = [
         "# Benchmark results",
         "",
         "Written by `make bench` (`python -m bench`): each figure is the median of its runs.",
         "Targets come from the issues; a target not met is stated, not hidden.",
         "",
-        "| figure | target | measured | status | runs | machine | date |",
-        "|---|---|---|---|---|---|---|",
+        "| bench | figure | target | measured | status | runs | machine | date |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     previous = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
+    rows = sorted(
+        _kept_rows(previous, set(args.names)) + rows,
+        key=lambda r: BENCHES.index(r.split(" | ", 1)[0][2:]),
+    )
     notes = previous.split("<!-- notes -->", 1)[1] if "<!-- notes -->" in previous else "\n"
     RESULTS.write_text("\n".join([*header, *rows, "", "<!-- notes -->"]) + notes, encoding="utf-8")
 
