@@ -67,16 +67,23 @@ def schemas_export(directory: Path) -> None:
 
 @app.command()
 def prepare() -> None:
-    """Create the missing topics (with their partition counts) and migrate the store."""
-    from services.common.lifecycle import prepare_infrastructure
+    """Create the missing topics (with their partition counts) and migrate the store.
+
+    Both steps run whatever ``KAFKA_CREATE_TOPICS`` and ``MIGRATE_ON_START``
+    say: those turn off what the services do at start-up, and this command is
+    how an operator (or a deployment job) does it once instead.
+    """
+    from schemas.topics import ALL_TOPICS
+    from services.common.kafka import ensure_topics
     from services.common.settings import ServiceSettings
-    from services.common.store import create_store
+    from services.common.store import create_store, migrate
 
     async def _prepare() -> None:
         settings = ServiceSettings()
         store = create_store(settings.resolved_database_url())
         try:
-            await prepare_infrastructure(settings, store)
+            await ensure_topics(settings, ALL_TOPICS)
+            await migrate(store)
         finally:
             await store.dispose()
 

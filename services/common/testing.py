@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import glob
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from email import policy
@@ -16,7 +20,14 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-__all__ = ["ServiceProcess", "SmtpSink", "eventually", "produce", "read_topic"]
+__all__ = [
+    "PostgresCluster",
+    "ServiceProcess",
+    "SmtpSink",
+    "eventually",
+    "produce",
+    "read_topic",
+]
 
 
 async def produce(
@@ -85,10 +96,13 @@ async def eventually(
 class ServiceProcess:
     """One ``aiguillage run NAME`` OS process, with its output captured to a file."""
 
-    def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
+    def __init__(
+        self, name: str, env: dict[str, str], log_dir: Path, *, label: str | None = None
+    ) -> None:
         self.name = name
+        self.label = label or name
         self.env = {**os.environ, **env}
-        self.log_path = log_dir / f"{name}.log"
+        self.log_path = log_dir / f"{self.label}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ServiceProcess:
@@ -161,3 +175,66 @@ class SmtpSink:
         """The received messages, parsed."""
         parser = BytesParser(policy=policy.default)
         return [parser.parsebytes(content) for _, _, content in self.messages]
+
+
+class PostgresCluster:
+    """A throwaway PostgreSQL cluster (initdb + pg_ctl) on a free loopback port.
+
+    For tests that stop the database under the services (the shared server on
+    5432 must never be stopped). Runs as the ``postgres`` user when started by
+    root, as PostgreSQL refuses to run as root.
+    """
+
+    def __init__(self, root: Path | None = None) -> None:
+        from services.common.embedded import free_port
+
+        binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+        if not binaries:
+            raise RuntimeError("PostgreSQL server binaries are not installed (make system-deps)")
+        self._bin = Path(binaries[-1])
+        self.data = Path(tempfile.mkdtemp(prefix="aiguillage-pg-", dir=root))
+        self.port = free_port()
+        self._as_owner: list[str] = []
+        if os.geteuid() == 0:
+            shutil.chown(self.data, "postgres")
+            self._as_owner = ["runuser", "-u", "postgres", "--"]
+
+    def url(self, database: str = "postgres") -> str:
+        """SQLAlchemy URL of ``database`` on this cluster (asyncpg driver)."""
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def _ctl(self, *args: str) -> None:
+        subprocess.run(
+            [*self._as_owner, str(self._bin / "pg_ctl"), "-D", str(self.data), *args],
+            check=True,
+            capture_output=True,
+        )
+
+    def init(self) -> PostgresCluster:
+        """Create the cluster (trust authentication, loopback only) and start it."""
+        initdb = [str(self._bin / "initdb"), "-D", str(self.data), "-U", "postgres"]
+        subprocess.run(
+            [*self._as_owner, *initdb, "--auth=trust", "--no-sync"],
+            check=True,
+            capture_output=True,
+        )
+        return self.start()
+
+    def start(self) -> PostgresCluster:
+        """Start (again) on the same port and data directory; returns when it accepts."""
+        options = (
+            f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off"
+            " -c max_connections=200"
+        )
+        self._ctl("-o", options, "-l", str(self.data / "server.log"), "-w", "start")
+        return self
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server (``fast``: connections are cut, as in an outage)."""
+        self._ctl("-m", mode, "-w", "stop")
+
+    def destroy(self) -> None:
+        """Stop if running and delete the data directory."""
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self.stop("immediate")
+        shutil.rmtree(self.data, ignore_errors=True)
