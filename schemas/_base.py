@@ -34,7 +34,10 @@ def major_version(version: str) -> int:
 
 
 def _to_utc(value: dt.datetime) -> dt.datetime:
-    return value.astimezone(dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError as exc:  # 0001-01-01T00:00+14:00 has no UTC time: a bad message
+        raise ValueError("date-time is out of range once converted to UTC") from exc
 
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]

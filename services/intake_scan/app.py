@@ -75,7 +75,11 @@ async def scan_runtime(
         await prepare_infrastructure(settings, store)
         if reader is None:
             check_tesseract(settings.ocr_lang)
-            reader = PoolReader(settings.read_options(), workers=settings.ocr_workers)
+            reader = PoolReader(
+                settings.read_options(),
+                workers=settings.ocr_workers,
+                timeout_s=settings.reader_timeout_s,
+            )
         inbox.open(same_disk=same_disk)
         try:
             progress = ScanProgress(store, retry_max_s=settings.db_retry_max_s)

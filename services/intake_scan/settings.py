@@ -77,6 +77,9 @@ class ScanSettings(ServiceSettings):
     reader_max_crashes: int = Field(
         default=2, ge=1, description="reader crashes on one letter, read alone, before quarantine"
     )
+    reader_timeout_s: float = Field(
+        default=600.0, gt=0, description="longest one letter is read; beyond, a reader crash"
+    )
     db_retry_max_s: float = Field(default=30.0, gt=0)
 
     @field_validator("index_timezone")

@@ -48,6 +48,9 @@ class LetterRejected(Exception):
 class ScanLimits:
     """Guards against decompression bombs: pages per file and pixels per page (after rendering).
 
+    A PDF page is held to ``max_pixels`` twice: rendered at the OCR resolution,
+    and in the pixels its images declare (PDFium decodes them whole).
+
     An A4 page is 8.7 Mpx at 300 dpi and 35 Mpx at 600 dpi; 60 Mpx leaves room
     for A3 at 400 dpi and refuses a page that would need gigabytes of memory.
     """

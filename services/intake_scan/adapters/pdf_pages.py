@@ -293,15 +293,24 @@ class PdfLetter:
 
         errors = _pdfminer_errors()
         try:
-            with pdfplumber.open(self._path) as pdf:
+            # our own handle: pdfplumber's close() walks the page tree again, and on a
+            # corrupt one raises before closing the file it opened (a descriptor leaked)
+            with self._path.open("rb") as handle, pdfplumber.open(handle) as pdf:
                 every = pdf.pages
                 check_page_count(len(every), self._limits)
                 return {index: every[index].extract_text() or "" for index in pages}
         except errors as exc:
             raise pdf_rejection(exc) from exc
 
-    def check_pixels(self, dpi: int) -> None:
-        """Refuse the PDF if any page, rendered at ``dpi``, would be over the pixel limit."""
+    def check_pixels(self, dpi: int, only: set[int] | None = None) -> None:
+        """Refuse the PDF if a page is over the pixel limit, rendered at ``dpi`` or in its images.
+
+        Every page's size is checked; the pages to render (all, or those in
+        ``only``) are also refused when the images they draw declare more
+        pixels in all than the limit: PDFium decodes a drawn image whole
+        whatever the page's size, so a kilobyte PDF declaring a 30,000-pixel
+        square image takes seconds a page (a decompression bomb).
+        """
         with _PDFIUM:
             try:
                 sizes = [self._document.get_page_size(i) for i in range(self.page_count)]
@@ -315,6 +324,29 @@ class PdfLetter:
                 raise LetterRejected(
                     "too_many_pixels", f"a page would be {width}x{height} pixels at {dpi} dpi"
                 )
+        with _PDFIUM:
+            try:
+                for index in range(self.page_count):
+                    if only is None or index in only:
+                        self._check_images(index)
+            except pdfium.PdfiumError as exc:
+                raise pdf_rejection(exc) from exc
+
+    def _check_images(self, index: int) -> None:
+        """Refuse page ``index`` if its images (forms' included) declare over the pixel limit."""
+        page = self._document[index]
+        try:
+            declared = 0
+            for image in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,), max_depth=8):
+                width, height = image.get_px_size()
+                declared += width * height
+                if declared > self._limits.max_pixels:
+                    raise LetterRejected(
+                        "too_many_pixels",
+                        f"images on page {index + 1} declare over {self._limits.max_pixels} pixels",
+                    )
+        finally:
+            page.close()
 
     def _render(self, index: int, dpi: int) -> Image.Image:
         """Page ``index`` rendered at ``dpi`` in greyscale, as pdfplumber's ``to_image`` did."""
@@ -340,8 +372,8 @@ class PdfLetter:
                 raise pdf_rejection(exc) from exc
 
     def renders(self, dpi: int, only: set[int] | None) -> Iterator[Image.Image]:
-        """The pages (all, or those in ``only``) rendered one by one, pixel limit checked first."""
-        self.check_pixels(dpi)
+        """The pages (all, or those in ``only``) rendered one by one, pixel limits checked first."""
+        self.check_pixels(dpi, only)
         for index in range(self.page_count):
             if only is None or index in only:
                 yield self._render(index, dpi)

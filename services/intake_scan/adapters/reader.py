@@ -5,6 +5,9 @@ service (spawning per batch costs seconds of imports). Each worker sets
 ``OMP_THREAD_LIMIT=1`` so that tesseract does not oversubscribe the cores. A
 worker that dies (out of memory on a hostile file) breaks the pool: the pool
 is rebuilt and the caller hears ``ReaderCrashed`` for the letters in flight.
+A letter still being read after ``timeout_s`` gets its workers killed the
+same way: a few kilobytes of PDF can keep PDFium busy for hours (forms
+drawing forms drawing forms), and no file may stall the inbox.
 ``InlineReader`` reads in a thread of the calling process, for tests.
 """
 
@@ -68,9 +71,13 @@ def check_tesseract(lang: str) -> None:
 class PoolReader:
     """Reads letters in a spawned process pool, ``workers`` processes (default: one per core)."""
 
-    def __init__(self, options: ReadOptions, *, workers: int | None = None) -> None:
+    def __init__(
+        self, options: ReadOptions, *, workers: int | None = None, timeout_s: float | None = None
+    ) -> None:
         self._options = options
         self._workers = max(1, workers or os.cpu_count() or 1)
+        self._timeout_s = timeout_s
+        self._slots = asyncio.Semaphore(self._workers)  # none waits in the pool: times are reads
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
@@ -86,16 +93,39 @@ class PoolReader:
         return self._workers
 
     async def read(self, path: Path) -> LetterText | LetterRejected:
-        """Read in a worker process; ``ReaderCrashed`` if the worker died meanwhile."""
-        pool = self._pool
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(pool, partial(read_or_reject, path, self._options))
-        except BrokenProcessPool as exc:
-            if pool is self._pool:
-                pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = self._new_pool()
-            raise ReaderCrashed("a reader process died while reading the letter") from exc
+        """Read in a worker process; ``ReaderCrashed`` if the worker died meanwhile.
+
+        A letter read for longer than ``timeout_s`` has the workers killed
+        (4.3: a hostile file must not stall the inbox) and is a crash too: it
+        is read again alone, then quarantined (``reader_max_crashes``). At
+        most ``workers`` letters are handed to the pool at once, so the time
+        counted is the reading, never a wait in the pool's queue.
+        """
+        async with self._slots:
+            pool = self._pool
+            loop = asyncio.get_running_loop()
+            work = loop.run_in_executor(pool, partial(read_or_reject, path, self._options))
+            try:
+                return await asyncio.wait_for(work, self._timeout_s)
+            except TimeoutError as exc:
+                self._kill(pool)
+                reason = f"a reader took over {self._timeout_s:g} s on the letter"
+                raise ReaderCrashed(reason) from exc
+            except BrokenProcessPool as exc:
+                self._replace(pool)
+                raise ReaderCrashed("a reader process died while reading the letter") from exc
+
+    def _replace(self, pool: ProcessPoolExecutor) -> None:
+        if pool is self._pool:
+            pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._new_pool()
+
+    def _kill(self, pool: ProcessPoolExecutor) -> None:
+        # a running task cannot be cancelled (Python 3.14 adds kill_workers()): its process is
+        # killed, which breaks the pool; the other letters in flight hear ReaderCrashed
+        for process in list((pool._processes or {}).values()):
+            process.kill()
+        self._replace(pool)
 
     def close(self) -> None:
         """Stop the workers (letters being read are finished first, queued ones dropped)."""

@@ -75,7 +75,8 @@ class _TotalTooLarge(Exception):
 
 
 def _junk(name: str) -> bool:
-    base = name.rstrip("/").rsplit("/", 1)[-1]
+    # backslashes first: "..\\x.pdf" is an entry going up, to refuse, not a dot file to skip
+    base = name.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
     return name.startswith("__MACOSX/") or base.startswith(".") or base == ""
 
 
