@@ -39,6 +39,7 @@ PERSONAL_KEYS = frozenset(
         "to",
     }
 )
+_SECRET_WORDS = ("password", "passwd", "secret", "token", "authorization", "api_key", "credential")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _PHONE = re.compile(r"(?<!\w)(?:\+33\s?|0)[1-9](?:[\s.-]?\d{2}){4}(?!\w)|\+\d{8,15}(?!\w)")
 _REDACTED = "[redacted]"
@@ -52,9 +53,10 @@ def _mask(value: str) -> str:
 def scrub_personal_data(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """Drop personal fields and mask e-mails and phone numbers in the rest (procedure 7)."""
+    """Drop personal and secret fields, mask e-mails and phone numbers in the rest (procedure 7)."""
     for key in list(event_dict):
-        if key.lower() in PERSONAL_KEYS:
+        lowered = key.lower()
+        if lowered in PERSONAL_KEYS or any(word in lowered for word in _SECRET_WORDS):
             del event_dict[key]
             continue
         value = event_dict[key]

@@ -76,7 +76,11 @@ class ServiceSettings(BaseSettings):
     kafka_max_request_size: int = Field(
         default=4 * 1024 * 1024, ge=1024, validation_alias=shared("KAFKA_MAX_REQUEST_SIZE")
     )
-    database_url: str = Field(default=DEFAULT_DATABASE_URL, validation_alias=shared("DATABASE_URL"))
+    database_url: SecretStr = Field(
+        default=SecretStr(DEFAULT_DATABASE_URL),
+        validation_alias=shared("DATABASE_URL"),
+        description="may hold a password: shown masked in repr and dumps",
+    )
     database_url_file: Path | None = Field(
         default=None,
         validation_alias=shared("DATABASE_URL_FILE"),
@@ -109,7 +113,7 @@ class ServiceSettings(BaseSettings):
         """The store URL, from ``DATABASE_URL_FILE`` when given (never logged)."""
         if self.database_url_file is not None:
             return self.database_url_file.read_text(encoding="utf-8").strip()
-        return self.database_url
+        return self.database_url.get_secret_value()
 
     def partitions_for(self, topic: str) -> int:
         """Partition count of a topic: its own setting, else the default."""

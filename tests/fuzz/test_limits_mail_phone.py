@@ -10,8 +10,8 @@
 - secrets: every password, secret or token setting is a ``SecretStr`` and
   shows in no ``repr`` or dump of the settings; files work for mail passwords.
 
-What is missing in code outside intake_scan is written as a strict xfail
-naming the gap.
+Log events drop secret fields (password, token, secret, authorization) as
+they drop personal ones.
 """
 
 from __future__ import annotations
@@ -291,21 +291,13 @@ def test_limit_mail_passwords_come_from_files(tmp_path: Path) -> None:
     assert "pass" not in repr(built).replace("password", "")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DATABASE_URL is a plain str (services/common/settings.py): the password in a "
-    "postgresql:// URL shows in repr(settings) and model_dump; make it a SecretStr",
-)
 def test_limit_database_password_shows_in_no_repr() -> None:
-    built = ServiceSettings(database_url="postgresql+asyncpg://aiguillage:s3cr3t@db/aiguillage")
+    url = "postgresql+asyncpg://aiguillage:s3cr3t@db/aiguillage"
+    built = ServiceSettings.model_validate({"DATABASE_URL": url})
+    assert built.resolved_database_url() == url
     assert "s3cr3t" not in repr(built) + built.model_dump_json()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="scrub_personal_data (services/common/logging.py) drops personal fields but not "
-    "secrets: a log call given password=, token=, secret= or authorization= writes it out",
-)
 def test_limit_log_scrubber_drops_secret_fields() -> None:
     event = {"password": "p", "token": "t", "hmac_secret": "s", "authorization": "Bearer t"}
     assert dict(scrub_personal_data(None, "info", event)) == {}
