@@ -98,7 +98,9 @@ async def scan_runtime(
                 settings=settings, inbox=inbox, progress=progress, flow=flow, sink=sink,
                 clock=clock, on_entry=on_entry,
             )  # fmt: skip
-            yield ScanService(inbox=inbox, runner=runner, poll_interval_s=settings.poll_interval_s)
+            yield ScanService(
+                inbox=inbox, runner=runner, poll_interval_s=settings.poll_interval_s, store=store
+            )
         finally:
             await asyncio.to_thread(reader.close)
             inbox.close()
@@ -144,7 +146,7 @@ def create_app(settings: ScanSettings | None = None) -> FastStream:
             task.add_done_callback(exit_on_crash)
             tasks.append(task)
             try:
-                async with endpoints(settings, "intake-scan", broker, None):
+                async with endpoints(settings, "intake-scan", broker, service.store):
                     yield
             finally:
                 stop.set()

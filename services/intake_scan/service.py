@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from aiokafka.errors import KafkaError
 
 from services.common.logging import get_logger
+from services.common.store import Store
 from services.intake_scan.batches import BatchRunner
 from services.intake_scan.domain.batches import loggable_batch_id
 from services.intake_scan.errors import ReaderCrashed
@@ -52,10 +53,19 @@ def _batch_label(path: Path) -> str:
 class ScanService:
     """Watches one inbox for one instance."""
 
-    def __init__(self, *, inbox: Inbox, runner: BatchRunner, poll_interval_s: float) -> None:
+    def __init__(
+        self,
+        *,
+        inbox: Inbox,
+        runner: BatchRunner,
+        poll_interval_s: float,
+        store: Store | None = None,
+    ) -> None:
         self._inbox = inbox
         self._runner = runner
         self._poll_interval_s = poll_interval_s
+        self.store = store
+        """The progress store, for the readiness probe (None in some tests)."""
 
     async def poll_once(
         self, stop: asyncio.Event | None = None, *, adopt: bool = True
