@@ -10,12 +10,13 @@ a Message-ID derived from the item id, so that a resend can be recognised.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import functools
 import re
 import zoneinfo
 from dataclasses import dataclass
 from email.charset import QP, Charset
-from email.header import Header
 from email.utils import format_datetime, formataddr, parseaddr
 
 import jinja2
@@ -39,6 +40,8 @@ _MONTHS = (
     "juillet", "août", "septembre", "octobre", "novembre", "décembre",
 )  # fmt: skip
 _MESSAGE_ID = re.compile(r"^<[^\s<>()\"]{1,900}>$")
+_WORD_BYTES = 42
+_MAX_ASCII_SUBJECT = 60
 _UTF8_QP = Charset("utf-8")
 _UTF8_QP.body_encoding = QP
 
@@ -53,8 +56,12 @@ class RenderedAcknowledgement:
 
 def acknowledgement_message_id(item_id: str, from_address: str) -> str:
     """The deterministic Message-ID of an item's acknowledgement (one per item, 4.12 NB)."""
-    domain = parseaddr(from_address)[1].rpartition("@")[2] or "aiguillage.invalid"
-    return f"<{item_id}.ar@{domain}>"
+    return f"<{item_id}.ar@{_domain_of(from_address)}>"
+
+
+@functools.lru_cache(maxsize=16)
+def _domain_of(from_address: str) -> str:
+    return parseaddr(from_address)[1].rpartition("@")[2] or "aiguillage.invalid"
 
 
 def french_date(moment: dt.datetime) -> str:
@@ -106,7 +113,7 @@ class AcknowledgementRenderer:
             ("MIME-Version", "1.0"),
             ("From", self._from_header),
             ("To", recipient),
-            ("Subject", Header(subject, "utf-8", header_name="Subject").encode()),
+            ("Subject", _encoded_words(subject)),
             ("Date", format_datetime(now.astimezone(dt.UTC))),
             ("Message-ID", message_id),
         ]
@@ -122,12 +129,40 @@ class AcknowledgementRenderer:
         return RenderedAcknowledgement(message_id, _assemble(headers, str(module)))
 
 
+def _encoded_words(text: str) -> str:
+    """The header value of ``text``: as is when ASCII, else RFC 2047 base64 encoded words.
+
+    Each word carries whole characters, at most ``_WORD_BYTES`` bytes of UTF-8,
+    so that a folded line stays under 78 characters; decoders join adjacent
+    words without the folding white space. (``email.header.Header`` does the
+    same in milliseconds, measuring every split it tries.)
+    """
+    if text.isascii() and len(text) <= _MAX_ASCII_SUBJECT:
+        return text
+    words: list[str] = []
+    chunk: list[str] = []
+    size = 0
+    for char in text:
+        width = len(char.encode("utf-8", errors="surrogatepass"))
+        if size + width > _WORD_BYTES and chunk:
+            words.append("".join(chunk))
+            chunk, size = [], 0
+        chunk.append(char)
+        size += width
+    if chunk:
+        words.append("".join(chunk))
+    return "\r\n ".join(
+        f"=?utf-8?b?{base64.b64encode(word.encode('utf-8', errors='replace')).decode()}?="
+        for word in words
+    )
+
+
 def _assemble(headers: list[tuple[str, str]], body: str) -> bytes:
     """The message bytes: headers, a blank line, the quoted-printable body, CRLF line ends.
 
     Built by hand: the ``email`` generators spend milliseconds per message
     folding headers that need none. Only our own folding (a line break followed
-    by a space, from ``Header.encode``) may appear in a value: any other line
+    by a space, from ``_encoded_words``) may appear in a value: any other line
     break would inject a header, and raises ``ValueError``.
     """
     lines = []

@@ -2,15 +2,18 @@
 
 Procedure 4.12 NB ("accusé réception automatique de prise en charge") and
 5.1.4 (an outbound contact is traced). A row in ``mail_acknowledgements``
-exists once per item (primary key, written with the item's record). Each send
-is: claim the row (``pending`` → ``sending``, committed), hand the message to
-the relay, then in one transaction mark it ``sent`` and put the
-``OutboundContact`` in the outbox (the relay publishes it on
-``contacts.outbound.v1``). The claim of the next row shares that transaction.
+exists once per item (primary key, written with the item's record). A batch
+(the acknowledgements of one fetch batch, or of one sweep) is sent in three
+steps: claim its rows at once (``pending`` → ``sending``, compare-and-set,
+committed) once the relay answered; hand the messages to the relay over up to
+``concurrency`` connections at once; then in one transaction mark each row
+``sent`` (or back to ``pending``, or ``failed``) and put the ``OutboundContact``
+of each sent one in the outbox (the relay publishes them on
+``contacts.outbound.v1``). Two commits per batch, not one per message.
 
-Residual risk, accepted and counted: a crash after a claim and before its
-``sent`` mark leaves the row ``sending``; once the lease expires it becomes
-``uncertain`` and is never resent (at most one acknowledgement, never two).
+Residual risk, accepted and counted: a crash after the claim and before the
+marks leaves the batch's rows ``sending``; once the lease expires they become
+``uncertain`` and are never resent (at most one acknowledgement, never two).
 So does a relay that took the message but never answered the end of DATA.
 Its Message-ID is deterministic, so the relay's log tells whether it left.
 Transient SMTP failures go back to ``pending`` with backoff; a 5xx refusal,
@@ -20,10 +23,11 @@ or too many attempts, ends ``failed``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from schemas import OutboundContact
 from schemas.topics import OUTBOUND_CONTACTS
@@ -81,6 +85,7 @@ class Acknowledger:
         lease_s: float = 300.0,
         max_attempts: int = 12,
         batch_size: int = 100,
+        concurrency: int = 4,
         metrics: MailMetrics | None = None,
         clock: Clock = _utcnow,
         retry_max_s: float = 30.0,
@@ -93,6 +98,7 @@ class Acknowledger:
         self._lease = dt.timedelta(seconds=lease_s)
         self._max_attempts = max_attempts
         self._batch_size = batch_size
+        self._concurrency = max(1, concurrency)
         self._metrics = metrics or MailMetrics()
         self._clock = clock
         self._retry_max_s = retry_max_s
@@ -105,9 +111,8 @@ class Acknowledger:
         An unreachable relay is logged and leaves every row pending.
         """
         async with self._lock:
-            await self._expire_claims()
             now = self._clock()
-            due = await self._transaction(lambda repo: repo.due(now, self._batch_size, item_ids))
+            due = await self._transaction(lambda repo: self._due(repo, now, item_ids))
             if not due:
                 return []
             try:
@@ -119,26 +124,72 @@ class Acknowledger:
         return results
 
     async def run_forever(self, interval_s: float) -> None:
-        """Sweep: retries, and rows a crash left pending; infrastructure errors are logged."""
-        while True:
-            await asyncio.sleep(interval_s)
-            try:
-                await self.send_due()
-            except TRANSIENT_ERRORS as error:
-                log.warning("acknowledgement.sweep_failed", error=type(error).__name__)
+        """Sweep: retries, and rows a crash left pending; infrastructure errors are logged.
+
+        Cancelled (shutdown), it closes the mailer's kept connections.
+        """
+        try:
+            while True:
+                await asyncio.sleep(interval_s)
+                try:
+                    await self.send_due()
+                except TRANSIENT_ERRORS as error:
+                    log.warning("acknowledgement.sweep_failed", error=type(error).__name__)
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Close the mailer's kept connections (at shutdown)."""
+        await self._mailer.close()
+
+    async def _due(
+        self, repo: MailRepository, now: dt.datetime, item_ids: Sequence[str] | None
+    ) -> list[DueAcknowledgement]:
+        """Expire interrupted claims, then read what is due (one transaction)."""
+        for item_id in await repo.expire_claims(now - self._lease, now):
+            self._metrics.acknowledgements.labels("uncertain").inc()
+            log.error("acknowledgement.uncertain", item_id=item_id)
+        return await repo.due(now, self._batch_size, item_ids)
 
     async def _send_batch(self, due: Sequence[DueAcknowledgement]) -> list[SendResult]:
+        """Open sessions (the relay answers), claim the batch, send concurrently, record."""
         results: list[SendResult] = []
-        previous: SendResult | None = None
-        async with self._mailer.session() as session:
-            for row in due:
-                claimed = await self._advance(previous, claim=row.item_id)
-                previous = None
-                if claimed:
-                    previous = await self._send(session, row)
-                    results.append(previous)
-            await self._advance(previous, claim=None)
+        async with contextlib.AsyncExitStack() as stack:
+            sessions = [await stack.enter_async_context(self._mailer.session())]
+            for _ in range(min(self._concurrency, len(due)) - 1):
+                try:
+                    sessions.append(await stack.enter_async_context(self._mailer.session()))
+                except AcknowledgementNotSent:
+                    break  # fewer connections will do
+            ids = [row.item_id for row in due]
+            claimed = await self._transaction(lambda repo: repo.claim_many(ids, self._clock()))
+            rows = [row for row in due if row.item_id in claimed]
+            queue, started = iter(rows), set[str]()
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for session in sessions:
+                        group.create_task(self._send_each(session, queue, started, results))
+            except BaseExceptionGroup as failed:  # the first failure, as itself
+                raise failed.exceptions[0] from None
+            finally:
+                # Interrupted (shutdown): rows never started go back to pending; a row
+                # whose send was under way stays claimed, hence uncertain (at most one).
+                unstarted = [row.item_id for row in rows if row.item_id not in started]
+                if results or unstarted:
+                    await self._finish(results, unstarted)
         return results
+
+    async def _send_each(
+        self,
+        session: MailSession,
+        queue: Iterator[DueAcknowledgement],
+        started: set[str],
+        results: list[SendResult],
+    ) -> None:
+        """One connection's share of the batch: the next unsent row, until none is left."""
+        for row in queue:
+            started.add(row.item_id)
+            results.append(await self._send(session, row))
 
     async def _send(self, session: MailSession, row: DueAcknowledgement) -> SendResult:
         now = self._clock()
@@ -165,35 +216,32 @@ class Acknowledger:
             return SendResult(row.item_id, "pending", now, error.reason, retry_at)
         return SendResult(row.item_id, "sent", self._clock())
 
-    async def _advance(self, result: SendResult | None, *, claim: str | None) -> bool:
-        """One transaction: close the previous claim (and trace it), claim the next row."""
+    async def _finish(self, results: Sequence[SendResult], unstarted: Sequence[str] = ()) -> None:
+        """One transaction: close every claim of the batch, trace the sent ones (outbox)."""
+        outcomes: list[dict[str, Any]] = [
+            {
+                "item_id": r.item_id, "status": r.status, "last_error": r.error,
+                "sent_at": r.at if r.status == "sent" else None,
+                "next_attempt_at": r.next_attempt_at,
+            }
+            for r in results
+        ] + [
+            {"item_id": item_id, "status": "pending", "last_error": None, "sent_at": None,
+             "next_attempt_at": None}
+            for item_id in unstarted
+        ]  # fmt: skip
+        sent = [r for r in results if r.status == "sent"]
 
-        async def attempt() -> bool:
+        async def attempt() -> None:
             async with self._store.transaction() as connection:
                 repo = MailRepository(connection, postgres=self._store.is_postgres)
-                if result is not None:
-                    await repo.finish(
-                        result.item_id,
-                        status=result.status,
-                        now=result.at,
-                        error=result.error,
-                        next_attempt_at=result.next_attempt_at,
-                    )
-                    if result.status == "sent":
-                        await add_to_outbox(connection, [_trace(result)], result.at)
-                return await repo.claim(claim, self._clock()) if claim else False
+                await repo.finish_many(outcomes)
+                if sent:
+                    await add_to_outbox(connection, [_trace(r) for r in sent], sent[-1].at)
 
-        claimed = await retry_store(attempt, max_seconds=self._retry_max_s)
-        if result is not None:
+        await retry_store(attempt, max_seconds=self._retry_max_s)
+        for result in results:
             self._report(result)
-        return claimed
-
-    async def _expire_claims(self) -> None:
-        now = self._clock()
-        stale = await self._transaction(lambda repo: repo.expire_claims(now - self._lease, now))
-        for item_id in stale:
-            self._metrics.acknowledgements.labels("uncertain").inc()
-            log.error("acknowledgement.uncertain", item_id=item_id)
 
     async def _transaction(self, operation: Callable[[MailRepository], Awaitable[T]]) -> T:
         async def attempt() -> T:

@@ -83,6 +83,8 @@ def _acknowledger(
         envelope_from=settings.envelope_from,
         lease_s=settings.ack_lease_s,
         max_attempts=settings.ack_max_attempts,
+        batch_size=settings.batch_size,
+        concurrency=settings.ack_concurrency,
         metrics=metrics,
         retry_max_s=settings.db_retry_max_s,
     )

@@ -16,7 +16,7 @@ from services.common.logging import get_logger
 from services.intake_mail.errors import TRANSIENT_ERRORS, IntakeMailError
 from services.intake_mail.metrics import MailMetrics
 from services.intake_mail.ports import FolderState, MailSource
-from services.intake_mail.service import MailIntake
+from services.intake_mail.service import MailIntake, PassReport
 
 __all__ = ["MailboxLoop", "backoff_delay"]
 
@@ -80,17 +80,48 @@ class MailboxLoop:
             await self._source.close()
 
     async def drain(self, state: FolderState) -> int:
-        """Process batches until the mailbox holds nothing new; return how many mails moved."""
+        """Process batches until the mailbox holds nothing new; return how many mails moved.
+
+        Pipelined: batch N+1 is fetched, parsed and published while batch N is
+        recorded, acknowledged and moved (at most two batches in flight; the
+        IMAP commands themselves stay one at a time). A failure of either ends
+        the drain once the other is over (cancelled, both stop at once). The
+        drain ends on an empty search made after the last batch settled.
+        """
         moved = 0
-        previous: list[str] = []
-        while True:
-            uids = await self._source.pending(self._batch_size)
-            if not uids:
-                return moved
-            if uids == previous:
-                log.warning("mailbox.batch_not_moved", count=len(uids))
-                return moved
-            report = await self._intake.process(self._source, state, uids)
-            self.passes += 1
-            moved += report.moved
-            previous = uids
+        settled: list[str] = []
+        settling: tuple[list[str], asyncio.Task[PassReport], frozenset[str]] | None = None
+        try:
+            while True:
+                in_flight = set(settling[0]) if settling else set()
+                found = await self._source.pending(self._batch_size + len(in_flight))
+                uids = [uid for uid in found if uid not in in_flight][: self._batch_size]
+                if not uids and settling is not None:
+                    # Search again once it settled: mail that arrived meanwhile was
+                    # announced (EXISTS) to the MOVE, not to the IDLE that follows.
+                    moved += (await settling[1]).moved
+                    settled, settling = settling[0], None
+                    continue
+                if not uids:
+                    break
+                if uids == settled:
+                    log.warning("mailbox.batch_not_moved", count=len(uids))
+                    break
+                batch = await self._intake.prepare(
+                    self._source, state, uids, settling[2] if settling else frozenset()
+                )
+                if settling is not None:
+                    moved += (await settling[1]).moved
+                    settled = settling[0]
+                task = asyncio.create_task(self._intake.settle(self._source, batch))
+                settling = (uids, task, batch.item_ids)
+                self.passes += 1
+        except BaseException as error:
+            if settling is not None:
+                if isinstance(error, asyncio.CancelledError):
+                    settling[1].cancel()
+                await asyncio.gather(settling[1], return_exceptions=True)
+            raise
+        if settling is not None:
+            moved += (await settling[1]).moved
+        return moved

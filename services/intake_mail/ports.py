@@ -46,7 +46,12 @@ class FetchedMail:
 
 
 class MailSource(Protocol):
-    """A mailbox: open it, list what waits, fetch, move elsewhere, wait for news."""
+    """A mailbox: open it, list what waits, fetch, move elsewhere, wait for news.
+
+    The mailbox loop may ask for ``pending`` or ``fetch`` while a ``move`` of the
+    previous batch is under way (other UIDs): an adapter serializes what its
+    protocol cannot interleave.
+    """
 
     account: str
 
@@ -87,7 +92,11 @@ class Mailer(Protocol):
     """Opens SMTP sessions (``AcknowledgementNotSent`` when the relay is unreachable)."""
 
     def session(self) -> AbstractAsyncContextManager[MailSession]:
-        """A connected session for a batch of messages."""
+        """A connected session for a share of a batch of messages (several may be open)."""
+        ...
+
+    async def close(self) -> None:
+        """Close the connections kept between sessions (at shutdown)."""
         ...
 
 

@@ -14,6 +14,10 @@ Issue 4, "Order of effects" (the paperless-ngx lesson): for each batch,
 A crash anywhere leaves the mail in the mailbox; the next pass either moves it
 (step 1) or finds its item id already published (no second item, no second
 acknowledgement).
+
+Steps 1-3 (``prepare``) and 4-6 (``settle``) are separate so that the mailbox
+loop can prepare the next batch while the previous one settles (two batches
+in flight at most); each mail still goes through the six steps in order.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import hashlib
 import inspect
 import os
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote
@@ -59,9 +63,9 @@ from services.intake_mail.ports import (
     MailSource,
 )
 
-__all__ = ["SERVICE", "Folders", "MailIntake", "PassReport", "Verdict"]
+__all__ = ["SERVICE", "Folders", "MailIntake", "PassReport", "PreparedBatch", "Verdict"]
 
-SERVICE = "intake_mail"
+SERVICE = "intake-mail"
 Clock = Callable[[], dt.datetime]
 T = TypeVar("T")
 Outcome = Literal["published", "duplicate", "automatic", "quarantined"]
@@ -109,6 +113,23 @@ class PassReport:
     def count(self, outcome: Outcome) -> int:
         """How many mails of the batch had this outcome."""
         return sum(1 for value in self.outcomes.values() if value == outcome)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedBatch:
+    """A batch fetched, judged and published, not yet recorded, acknowledged nor moved."""
+
+    key: UidKey
+    known: dict[str, str]
+    verdicts: list[Verdict]
+    new_items: list[Verdict]
+    report: PassReport
+    now: dt.datetime
+
+    @property
+    def item_ids(self) -> frozenset[str]:
+        """The ids of the items this batch published."""
+        return frozenset(v.item.item_id for v in self.new_items if v.item is not None)
 
 
 def source_ref(account: str, state: FolderState, uid: str) -> str:
@@ -177,21 +198,40 @@ class MailIntake:
         self, source: MailSource, state: FolderState, uids: Sequence[str]
     ) -> PassReport:
         """Handle one batch in the order of the module docstring (issue 4, "Order of effects")."""
+        return await self.settle(source, await self.prepare(source, state, uids))
+
+    async def prepare(
+        self,
+        source: MailSource,
+        state: FolderState,
+        uids: Sequence[str],
+        in_flight: Collection[str] = (),
+    ) -> PreparedBatch:
+        """Steps 1-3: fetch, judge, publish (Kafka acknowledged); nothing recorded yet.
+
+        ``in_flight``: item ids published by a batch not yet recorded (the mailbox
+        loop prepares a batch while the previous one settles): they count as published.
+        """
         key = UidKey(source.account, state.folder, state.uidvalidity)
         known = await self._read(lambda repo: repo.known_uids(key, uids))
         now = self._clock()
         fetched = await source.fetch([uid for uid in uids if uid not in known], self._max_bytes)
         verdicts = [await self._judge(source.account, state, mail, now) for mail in fetched]
         report = PassReport()
-        new_items = await self._publish(verdicts, report)
+        new_items = await self._publish(verdicts, report, in_flight)
         await self._dead_letter(verdicts)
-        ack_ids = await self._record(key, verdicts, report, new_items, now)
+        return PreparedBatch(key, known, verdicts, new_items, report, now)
+
+    async def settle(self, source: MailSource, batch: PreparedBatch) -> PassReport:
+        """Steps 4-6: record, acknowledge, move (issue 4, "Order of effects")."""
+        verdicts, report = batch.verdicts, batch.report
+        ack_ids = await self._record(batch.key, verdicts, report, batch.new_items, batch.now)
         self._crash_point("after_publish")
         if self._acknowledger is not None and ack_ids:
             await self._acknowledger.send_due(ack_ids)
         self._crash_point("before_move")
-        destinations = dict(known) | {v.uid: self._destination(v) for v in verdicts}
-        await self._move(source, key, destinations, report)
+        destinations = dict(batch.known) | {v.uid: self._destination(v) for v in verdicts}
+        await self._move(source, batch.key, destinations, report)
         self._log(verdicts, report)
         return report
 
@@ -240,11 +280,14 @@ class MailIntake:
             return await asyncio.to_thread(parse_mail, raw, max_bytes=self._max_bytes)
         return parse_mail(raw, max_bytes=self._max_bytes)
 
-    async def _publish(self, verdicts: Sequence[Verdict], report: PassReport) -> list[Verdict]:
+    async def _publish(
+        self, verdicts: Sequence[Verdict], report: PassReport, in_flight: Collection[str]
+    ) -> list[Verdict]:
         """Publish the items not published before; await every Kafka acknowledgement."""
         contacts = [(v, v.item) for v in verdicts if v.item is not None]
         ids = [item.item_id for _, item in contacts]
         already = await self._read(lambda repo: repo.published(ids))
+        already |= {item_id for item_id in ids if item_id in in_flight}
         new: dict[str, tuple[Verdict, IntakeItem]] = {}
         for verdict, item in contacts:
             if item.item_id in already or item.item_id in new:

@@ -92,6 +92,9 @@ class IntakeMailSettings(ServiceSettings):
     )
     ack_max_attempts: int = Field(default=12, ge=1, description="transient SMTP failures")
     ack_sweep_interval_s: float = Field(default=30.0, gt=0)
+    ack_concurrency: int = Field(
+        default=4, ge=1, le=32, description="SMTP connections sending acknowledgements at once"
+    )
     outbox_sweep_interval_s: float = Field(default=1.0, gt=0)
     db_retry_max_s: float = Field(default=30.0, gt=0)
     test_crash_at: CrashPoint = Field(

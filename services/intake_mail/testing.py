@@ -277,6 +277,9 @@ class RecordingMailer:
             raise error
         self.sent.append((envelope_from, recipient, message))
 
+    async def close(self) -> None:
+        """Nothing kept: nothing to close."""
+
 
 def form_mail(n: int) -> bytes:
     """A contact-form mail (procedure 5.1.1) from synthetic customer ``n`` (0-99)."""

@@ -7,6 +7,10 @@ or, on servers without MOVE, copied, flagged ``\\Deleted`` and removed from
 the mailbox with UID EXPUNGE (UIDPLUS) only; without UIDPLUS the copied mail
 stays flagged in the mailbox, where the pending search (UNDELETED) skips it.
 Folder names travel in modified UTF-7 ("Traités" is ``Trait&AOk-s``).
+
+The mailbox loop prepares a batch while the previous one settles, so search,
+fetch and move may be asked for at once: they take turns (one lock), as
+aioimaplib mixes up the responses of a command sent while a MOVE is under way.
 """
 
 from __future__ import annotations
@@ -68,6 +72,7 @@ class ImapSource:
         self._ca_file = ca_file
         self._client: IMAP4 | None = None
         self._lost = False
+        self._turn = asyncio.Lock()  # one command (sequence) on the connection at a time
 
     @classmethod
     def from_settings(cls, settings: IntakeMailSettings) -> ImapSource:
@@ -111,7 +116,7 @@ class ImapSource:
 
     async def pending(self, limit: int) -> list[str]:
         """UIDs still in the mailbox (not flagged deleted), oldest first, at most ``limit``."""
-        async with self._translated("search"):
+        async with self._turn, self._translated("search"):
             response = await self._require().uid_search("UNDELETED", charset=None)
         self._check(response, "UID SEARCH")
         return parse_search(response.lines)[:limit]
@@ -120,8 +125,8 @@ class ImapSource:
         """Sizes first; then ``BODY.PEEK[]`` (never marks seen) of the mails under the limit."""
         if not uids:
             return []
-        client = self._require()
-        async with self._translated("fetch"):
+        async with self._turn, self._translated("fetch"):
+            client = self._require()
             sizes = await client.uid("fetch", uid_set(uids), "(UID RFC822.SIZE)")
             self._check(sizes, "UID FETCH size")
             by_uid = {r.uid: r.size or 0 for r in parse_fetch(sizes.lines) if r.uid}
@@ -149,8 +154,9 @@ class ImapSource:
         """UID MOVE, else COPY + STORE \\Deleted + UID EXPUNGE (UIDPLUS only): never a delete."""
         if not uids:
             return
-        client, target, numbers = self._require(), quote_mailbox(folder), uid_set(uids)
-        async with self._translated("move"):
+        target, numbers = quote_mailbox(folder), uid_set(uids)
+        async with self._turn, self._translated("move"):
+            client = self._require()
             if client.has_capability("MOVE"):
                 self._check(await client.uid("move", numbers, target), "UID MOVE")
                 return

@@ -161,6 +161,44 @@ class MailRepository:
         )
         return bool(result.rowcount)
 
+    async def claim_many(self, item_ids: Sequence[str], now: dt.datetime) -> set[str]:
+        """Claim pending acknowledgements at once (compare-and-set); the ids actually claimed."""
+        if not item_ids:
+            return set()
+        table = mail_acknowledgements
+        result = await self._connection.execute(
+            table.update()
+            .where(table.c.item_id.in_(list(item_ids)), table.c.status == "pending")
+            .values(status="sending", claimed_at=now, attempts=table.c.attempts + 1)
+            .returning(table.c.item_id)
+        )
+        return set(result.scalars().all())
+
+    async def finish_many(self, outcomes: Sequence[Mapping[str, Any]]) -> None:
+        """Close claims at once; each outcome has ``item_id``, ``status``, ``sent_at``,
+        ``last_error`` and ``next_attempt_at`` (None keeps the row's)."""
+        if not outcomes:
+            return
+        table = mail_acknowledgements
+        statement = (
+            table.update()
+            .where(table.c.item_id == sa.bindparam("b_item_id"), table.c.status == "sending")
+            .values(
+                status=sa.bindparam("b_status"),
+                last_error=sa.bindparam("b_last_error"),
+                sent_at=sa.func.coalesce(
+                    sa.bindparam("b_sent_at", type_=table.c.sent_at.type), table.c.sent_at
+                ),
+                next_attempt_at=sa.func.coalesce(
+                    sa.bindparam("b_next_attempt_at", type_=table.c.next_attempt_at.type),
+                    table.c.next_attempt_at,
+                ),
+            )
+        )
+        await self._connection.execute(
+            statement, [{f"b_{key}": value for key, value in row.items()} for row in outcomes]
+        )
+
     async def finish(
         self,
         item_id: str,

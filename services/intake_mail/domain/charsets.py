@@ -35,6 +35,7 @@ _BINARY = re.compile("[\x00-\x08\x0b\x0e-\x1f]")
 _SPACES = re.compile("[\xa0\u2000-\u200a\u202f\u205f\u3000]")
 _MANY_BLANKS = re.compile(r"\n{3,}")
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def codec_for(label: str | None) -> str | None:
@@ -119,7 +120,7 @@ def undo_8bit(value: str) -> str:
 
 
 def _has_surrogates(value: str) -> bool:
-    return any("\ud800" <= char <= "\udfff" for char in value)
+    return not value.isascii() and _SURROGATE.search(value) is not None
 
 
 def decode_header_text(raw: str) -> str:

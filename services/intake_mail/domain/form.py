@@ -221,10 +221,10 @@ class _Reader:
 
 def _value(values: dict[str, list[str]], field: str, sep: str = " ") -> str | None:
     text = sep.join(values.get(field, ())).strip()
-    if field != "message" and (
-        _normalise_label(text) in _PLACEHOLDERS or _normalise_label(text).startswith("votre ")
-    ):
-        return None
+    if field != "message":
+        key = _normalise_label(text)
+        if key in _PLACEHOLDERS or key.startswith("votre "):
+            return None
     return text or None
 
 

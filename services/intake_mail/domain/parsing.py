@@ -1,9 +1,13 @@
 """``parse_mail``: the raw bytes of one mail to a ``ParsedMail`` (issue 4, "Parsing").
 
-The ``email`` package parses with ``policy.default``; where that policy raises
-on a malformed message the same bytes are parsed again with ``compat32``, and
-only when both fail is the mail rejected as unparseable. Shapes on which
-``policy.default`` is quadratic (thousands of parts, a Content-Type of
+The ``email`` package parses with ``mime_policy.ReadingPolicy``: ``compat32``
+message objects whose MIME header values read as ``policy.default`` reads them
+(memoised: the package re-reads them a dozen times per part). Where
+``policy.default`` raises on one of those values, it is read as ``compat32``
+reads it; where the parse fails anyway, the same bytes are parsed again with
+plain ``compat32``; both are noted as the ``DefaultPolicyFailed`` defect, and
+only when ``compat32`` fails too is the mail rejected as unparseable. Shapes on
+which ``policy.default`` is quadratic (thousands of parts, a Content-Type of
 thousands of parameters) go straight to ``compat32`` so that one hostile mail
 cannot stall the partition. Everything else a real
 mailbox contains (wrong charsets, broken boundaries, no content type, 8-bit
@@ -13,12 +17,11 @@ headers) is repaired and noted in ``ParsedMail.defects``. Pure: no I/O, no clock
 from __future__ import annotations
 
 import datetime as dt
-import email.errors
 import hashlib
 import re
 from dataclasses import dataclass
 from email.parser import BytesParser
-from email.policy import Policy, compat32, default
+from email.policy import Policy, compat32
 
 from schemas import SenderHints
 from services.intake_mail.domain.charsets import clean_text, decode_header_text
@@ -33,6 +36,7 @@ from services.intake_mail.domain.headers import (
 )
 from services.intake_mail.domain.hints import reply_address, sender_hints
 from services.intake_mail.domain.html_text import html_to_text
+from services.intake_mail.domain.mime_policy import PARSER_ERRORS, ReadingPolicy
 from services.intake_mail.domain.parts import MAX_PARTS, MailAttachment, MimeContent, collect_parts
 from services.intake_mail.domain.rejections import (
     MailTooLarge,
@@ -43,17 +47,6 @@ from services.intake_mail.domain.replies import customer_text, strip_quoted_hist
 
 __all__ = ["ParsedMail", "parse_mail"]
 
-_PARSER_ERRORS: tuple[type[BaseException], ...] = (
-    email.errors.MessageError,
-    ValueError,
-    LookupError,
-    TypeError,
-    IndexError,
-    AttributeError,
-    AssertionError,
-    RecursionError,
-    OverflowError,
-)
 _PLAIN_SHARE_OF_HTML = 0.25
 _MAX_TEXT_CHARS = 1_000_000
 _MAX_HTML_CHARS = 2_000_000
@@ -113,13 +106,13 @@ def _parse(raw: bytes, policy: Policy) -> tuple[HeaderView, MimeContent, str]:
 
 
 def _first_policy(raw: bytes) -> Policy:
-    """``policy.default`` unless the mail would make it slow (it is quadratic on some shapes)."""
+    """``ReadingPolicy`` unless the mail would make ``policy.default`` slow (quadratic shapes)."""
     if raw.count(b"\n--") > 2 * MAX_PARTS:
         return compat32
     for match in _MIME_HEADER.finditer(raw):
         if match.end() - match.start() > _MAX_MIME_HEADER:
             return compat32
-    return default
+    return ReadingPolicy()
 
 
 def _parse_robustly(raw: bytes) -> tuple[HeaderView, MimeContent, str]:
@@ -128,10 +121,12 @@ def _parse_robustly(raw: bytes) -> tuple[HeaderView, MimeContent, str]:
         headers, content, content_type = _parse(raw, policy)
         if policy is compat32:
             content.defects.add("DefaultPolicySkipped")
-    except _PARSER_ERRORS:
+        elif isinstance(policy, ReadingPolicy) and policy.failures:
+            content.defects.add("DefaultPolicyFailed")
+    except PARSER_ERRORS:
         try:
             headers, content, content_type = _parse(raw, compat32)
-        except _PARSER_ERRORS as exc:
+        except PARSER_ERRORS as exc:
             raise UnparseableMime(f"MIME parser failed: {type(exc).__name__}") from exc
         content.defects.add("DefaultPolicyFailed")
     return headers, content, content_type

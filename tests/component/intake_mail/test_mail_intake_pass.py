@@ -71,7 +71,7 @@ async def test_a_batch_is_published_dead_lettered_filed_and_acknowledged(
         "unparseable_mime",
     ]
     assert all(d.payload_b64 for d in harness.dead_letters)
-    assert {d.service for d in harness.dead_letters} == {"intake_mail"}
+    assert {d.service for d in harness.dead_letters} == {"intake-mail"}
     assert harness.inbox() == 0
     assert len(harness.folder("Traités")) == 4
     assert len(harness.folder("Automatiques")) == 2
@@ -142,6 +142,60 @@ async def test_the_same_mail_twice_in_a_batch_is_one_item(harness: Harness) -> N
     assert len(harness.items) == 1
     assert len(harness.mailer.sent) == 1
     assert len(harness.folder("Traités")) == 2
+
+
+async def test_a_batch_prepared_while_the_previous_settles_never_publishes_twice(
+    harness: Harness,
+) -> None:
+    # The mailbox loop prepares batch 2 before batch 1 is recorded: batch 1's items
+    # are "in flight" and count as published.
+    harness.drop(form_mail(1), form_mail(2), form_mail(1))
+    state = await harness.source.open()
+    first, second = (await harness.source.pending(10))[:2], (await harness.source.pending(10))[2:]
+    batch1 = await harness.intake.prepare(harness.source, state, first)
+    batch2 = await harness.intake.prepare(harness.source, state, second, batch1.item_ids)
+    assert batch2.report.count("duplicate") == 1
+    assert (await harness.intake.settle(harness.source, batch1)).moved == 2
+    assert (await harness.intake.settle(harness.source, batch2)).moved == 1
+    assert len(harness.items) == 2
+    assert len(harness.mailer.sent) == 2
+    assert harness.inbox() == 0
+
+
+async def test_the_loop_pipelines_batches_and_files_every_mail_once(harness: Harness) -> None:
+    # Batches of 5: the copy of mail 1 comes in the second batch, mail 12 in the third.
+    harness.drop(
+        *(form_mail(n) for n in range(1, 6)), form_mail(1), *(form_mail(n) for n in range(7, 13))
+    )
+    assert await harness.loop.drain(await harness.source.open()) == 12
+    assert harness.loop.passes == 3
+    assert harness.inbox() == 0
+    assert len(harness.folder("Traités")) == 12
+    assert sorted(item.sender.email or "" for item in harness.items) == sorted(
+        f"client.form{n}@example.test" for n in (1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12)
+    )
+    assert len(harness.mailer.sent) == 11
+    outcomes = [row.outcome for row in await rows(harness.store, mail_uids)]
+    assert (outcomes.count("published"), outcomes.count("duplicate")) == (11, 1)
+
+
+async def test_mail_arriving_while_the_last_batch_settles_is_taken_in_the_same_drain(
+    harness: Harness,
+) -> None:
+    # On IMAP, the EXISTS of such a mail answers the MOVE: the IDLE after the drain
+    # would not hear of it. The drain ends only on a search made after the last move.
+    class ArrivalDuringMove(MaildirSource):
+        async def move(self, uids: Sequence[str], folder: str) -> None:
+            await super().move(uids, folder)
+            if len(harness.items) == 1:
+                harness.drop(form_mail(9))
+
+    harness.drop(form_mail(1))
+    source = ArrivalDuringMove(harness.root, account="maildir:test", folders=("Traités",))
+    loop = MailboxLoop(source, harness.intake, metrics=harness.metrics)
+    assert await loop.drain(await source.open()) == 2
+    assert harness.inbox() == 0
+    assert len(harness.items) == 2
 
 
 async def test_a_mail_over_the_limit_goes_to_quarantine_with_its_size(harness: Harness) -> None:

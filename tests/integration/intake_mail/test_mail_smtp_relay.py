@@ -82,3 +82,37 @@ async def test_an_unreachable_relay_fails_the_session_not_a_message() -> None:
         async with mailer.session():
             pass
     assert not unreachable.value.permanent
+
+
+async def test_kept_connections_are_reused_and_replaced_once_the_relay_dropped_them() -> None:
+    handler, port = Relay(), free_port()
+
+    def serve() -> Controller:
+        controller = Controller(handler, hostname="127.0.0.1", port=port)
+        controller.start()
+        return controller
+
+    controller = serve()
+    mailer = SmtpMailer(host="127.0.0.1", port=port, security="plain", timeout=5, keep_alive=1)
+    try:
+        async with mailer.session() as session:
+            await session.send("", "first@example.test", b"Subject: 1\r\n\r\nBonjour\r\n")
+            kept = session.client
+        async with mailer.session() as session:
+            assert session.client is kept, "the connection was kept for the next session"
+            await session.send("", "second@example.test", b"Subject: 2\r\n\r\nBonjour\r\n")
+        # The relay restarts; no await in between, so the kept connection still looks
+        # open: MAIL fails on it, before anything was handed over, and a new one is used.
+        controller.stop()
+        controller = serve()
+        async with mailer.session() as session:
+            await session.send("", "third@example.test", b"Subject: 3\r\n\r\nBonjour\r\n")
+            assert session.client is not kept
+    finally:
+        await mailer.close()
+        controller.stop()
+    assert [recipients for _, recipients in handler.received] == [
+        ["first@example.test"],
+        ["second@example.test"],
+        ["third@example.test"],
+    ]
