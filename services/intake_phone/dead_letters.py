@@ -18,7 +18,7 @@ from services.common.version import SERVICE_VERSION
 
 __all__ = ["SERVICE", "dead_letter", "outbox_message"]
 
-SERVICE = "intake_phone"
+SERVICE = "intake-phone"
 
 
 def dead_letter(

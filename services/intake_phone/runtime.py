@@ -175,6 +175,8 @@ class PhoneRuntime:
             self._metrics,
             on_outbox=self._pump.wake,
             retry_max_s=settings.db_retry_max_s,
+            max_batch=settings.max_batch,
+            writers=settings.writers,
         )
         self._webhooks = Webhooks(settings, self._service, self._metrics)
         self._http = HttpServer(self._webhooks.app, settings.listen_host, settings.listen_port)

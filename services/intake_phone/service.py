@@ -2,7 +2,11 @@
 
 Both entry points (webhook, ``telephony.raw.v1``) end in :meth:`PhoneService.ingest`:
 the events of each call are folded into its stored state and saved in the
-transaction that records them, so an open call survives a crash. A call that
+transaction that records them, so an open call survives a crash. Concurrent
+payloads share that transaction (group commit, :mod:`.group_commit`): the
+calls of the batch are locked, read and written set-wise, each payload folded
+as if it were recorded alone (:mod:`.folding`), and each caller gets its own
+outcome once the batch committed. A call that
 becomes complete (:mod:`..domain.deadlines`) is *emitted* in that same
 transaction: its ``IntakeItem`` goes into the transactional outbox (when in
 the perimeter), the call is recorded in ``phone_emitted_calls`` (primary key:
@@ -15,39 +19,34 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas import DeadLetter
-from schemas.topics import INTAKE_ITEMS
 from services.common.logging import get_logger
-from services.common.outbox import OutboxMessage, add_to_outbox
+from services.common.outbox import add_to_outbox
 from services.common.retry import retry_store
 from services.common.store.engine import Store
-from services.intake_phone.adapters.calls import CallRepository, Emitted, StoredCall
+from services.intake_phone.adapters.calls import CallKey, CallRepository
 from services.intake_phone.dead_letters import SERVICE, dead_letter, outbox_message
-from services.intake_phone.domain import (
-    CallEvent,
-    CallState,
-    CallStateCorrupted,
-    Completion,
-    Normalised,
-    OpenCall,
-    PayloadRejected,
-    complete,
-    fold,
-    normalise,
-    observe,
-    pending,
-    perimeter,
-    to_intake_item,
+from services.intake_phone.domain import CallEvent, Normalised, PayloadRejected
+from services.intake_phone.folding import (
+    BatchFold,
+    CallPolicy,
+    Changes,
+    Emission,
+    IngestOutcome,
+    calls_of,
+    group_by_call,
 )
+from services.intake_phone.group_commit import GroupCommit
 from services.intake_phone.metrics import PhoneMetrics
-from services.intake_phone.settings import IntakePhoneSettings
 
 __all__ = ["SERVICE", "CallPolicy", "Emission", "IngestOutcome", "PhoneService"]
+
+Payload = dict[CallKey, list[CallEvent]]
 
 DEAD_LETTER_CONSUMER = "intake_phone.dead_letters"
 Clock = Callable[[], dt.datetime]
@@ -58,51 +57,40 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class CallPolicy:
-    """Completion deadlines and perimeter rules (operations tune them through settings)."""
+class WriterConnection:
+    """A group-commit writer's store connection, kept for the batches it writes in a row.
 
-    grace: dt.timedelta
-    max_open: dt.timedelta
-    settle: dt.timedelta = dt.timedelta(0)
-    own_numbers: tuple[str, ...] = ()
-    internal_prefixes: tuple[str, ...] = ()
-    out_of_perimeter_codes: tuple[str, ...] = ()
+    Taken from the pool at the first batch (and again after an error) and
+    returned when the writer has nothing left to write: consecutive batches
+    skip the pool's checkout and its liveness ping.
+    """
 
-    @classmethod
-    def from_settings(cls, settings: IntakePhoneSettings) -> CallPolicy:
-        """The policy the settings describe."""
-        return cls(
-            grace=settings.grace,
-            max_open=settings.max_open,
-            settle=dt.timedelta(seconds=settings.settle_s),
-            own_numbers=settings.own_numbers,
-            internal_prefixes=settings.internal_prefixes,
-            out_of_perimeter_codes=settings.out_of_perimeter_codes,
-        )
+    def __init__(self, store: Store) -> None:
+        self._engine = store.engine
+        self._connection: AsyncConnection | None = None
 
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """One transaction on the kept connection; on any error the connection is dropped."""
+        if self._connection is None:
+            self._connection = await self._engine.connect()
+        connection = self._connection
+        try:
+            async with connection.begin():
+                yield connection
+        except BaseException:
+            self._connection = None
+            await connection.invalidate()
+            await connection.close()
+            raise
 
-@dataclass(frozen=True, slots=True)
-class Emission:
-    """One completed call: routed (its item is in the outbox) or counted out of perimeter."""
+    async def __aenter__(self) -> WriterConnection:
+        return self
 
-    platform: str
-    call_id: str
-    item_id: str
-    routed: bool
-    reason: str
-    completion: str
-
-
-@dataclass(frozen=True, slots=True)
-class IngestOutcome:
-    """What recording one payload's events did (counts only: no call data)."""
-
-    calls: int = 0
-    folded: int = 0
-    duplicates: int = 0
-    late: int = 0
-    emitted: tuple[Emission, ...] = ()
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            await connection.close()
 
 
 class PhoneService:
@@ -117,6 +105,8 @@ class PhoneService:
         clock: Clock = _utcnow,
         on_outbox: Callable[[], None] = lambda: None,
         retry_max_s: float = 30.0,
+        max_batch: int = 256,
+        writers: int = 1,
     ) -> None:
         self._store = store
         self._policy = policy
@@ -124,18 +114,13 @@ class PhoneService:
         self._clock = clock
         self._on_outbox = on_outbox
         self._retry_max_s = retry_max_s
-
-    async def ingest_payload(
-        self, platform: str, payload: bytes, *, received_at: dt.datetime
-    ) -> IngestOutcome:
-        """Normalise one raw payload (procedure 5.1.1) and record its events.
-
-        Raises the domain's ``PayloadRejected`` for a payload no adapter can
-        read; ignored parts (unknown event types) are counted, not errors.
-        """
-        normalised = normalise(platform, payload, received_at=received_at)
-        self.count_ignored(platform, normalised)
-        return await self.ingest(normalised.events)
+        self._commits: GroupCommit[WriterConnection, Payload, IngestOutcome] = GroupCommit(
+            self._ingest_batch,
+            lambda: WriterConnection(store),
+            max_items=max_batch,
+            # SQLite has one writer at a time anyway (BEGIN IMMEDIATE).
+            max_writers=writers if store.is_postgres else 1,
+        )
 
     def count_ignored(self, platform: str, normalised: Normalised) -> None:
         """Count the parts of a payload an adapter deliberately ignored (issue 6)."""
@@ -145,131 +130,46 @@ class PhoneService:
     async def ingest(self, events: Sequence[CallEvent]) -> IngestOutcome:
         """Fold events into their calls and save them, emitting complete calls (4.1, 5.1.1).
 
-        One transaction for the whole payload, retried on transient store
-        errors; calls are handled in key order (no lock-order deadlock). An
-        event of an already emitted call is *late*: counted, not folded.
+        The payload joins the next group commit (one transaction for every
+        payload waiting, retried on transient store errors; calls locked in
+        key order, so no lock-order deadlock); this returns once it is
+        committed, with this payload's own outcome. An event of an already
+        emitted call is *late*: counted, not folded.
         """
-        by_call: dict[tuple[str, str], list[CallEvent]] = {}
-        for event in events:
-            by_call.setdefault((event.platform, event.call_id), []).append(event)
-        if not by_call:
+        payload = group_by_call(events)
+        if not payload:
             return IngestOutcome()
+        return await self._commits.submit(payload)
+
+    async def _ingest_batch(
+        self, writer: WriterConnection, payloads: Sequence[Payload]
+    ) -> list[IngestOutcome]:
+        keys = calls_of(payloads)
 
         async def attempt() -> list[IngestOutcome]:
             now = self._clock()
-            async with self._store.transaction() as connection:
+            async with writer.transaction() as connection:
                 repo = CallRepository(connection, postgres=self._store.is_postgres)
-                return [
-                    await self._fold_call(connection, repo, key, by_call[key], now)
-                    for key in sorted(by_call)
-                ]
+                await repo.lock_calls(keys)
+                stored, emitted = await repo.read_calls(keys)
+                batch = BatchFold(self._policy, now, stored, emitted)
+                outcomes = [batch.ingest(payload) for payload in payloads]
+                await self._write(connection, repo, batch.finish(), now)
+                return outcomes
 
-        results = await retry_store(attempt, max_seconds=self._retry_max_s)
-        outcome = IngestOutcome(
-            calls=len(results),
-            folded=sum(r.folded for r in results),
-            duplicates=sum(r.duplicates for r in results),
-            late=sum(r.late for r in results),
-            emitted=tuple(e for r in results for e in r.emitted),
-        )
-        self._after_commit(next(iter(by_call))[0], outcome)
-        return outcome
+        outcomes = await retry_store(attempt, max_seconds=self._retry_max_s)
+        for payload, outcome in zip(payloads, outcomes, strict=True):
+            self._after_commit(next(iter(payload))[0], outcome)
+        return outcomes
 
-    async def _fold_call(
-        self,
-        connection: AsyncConnection,
-        repo: CallRepository,
-        key: tuple[str, str],
-        events: list[CallEvent],
-        now: dt.datetime,
-    ) -> IngestOutcome:
-        platform, call_id = key
-        await repo.lock_call(platform, call_id)
-        stored = await repo.open_call(platform, call_id)
-        previous = None if stored is None else await self._load(connection, repo, stored, now)
-        if previous is None and await repo.emitted(platform, call_id) is not None:
-            return IngestOutcome(calls=1, late=len(events))
-        empty = CallState.empty(events[0].platform, call_id)
-        before = empty if previous is None else previous.state
-        state = fold(events, before)
-        if previous is not None and state == previous.state:
-            return IngestOutcome(calls=1, duplicates=len(events))
-        folded = max(0, len(state.events) - len(before.events)) or 1
-        call = observe(state, now, previous)
-        done = self._complete(call, now)
-        if done is not None:
-            emission = await self._emit(connection, repo, call, done, now)
-            return IngestOutcome(1, folded, len(events) - folded, 0, (emission,))
-        await repo.save_open(call, due_at=self._due(call, now), new=previous is None)
-        return IngestOutcome(1, folded, len(events) - folded)
-
-    def _complete(self, call: OpenCall, now: dt.datetime) -> Completion | None:
-        policy = self._policy
-        return complete(call, now, policy.grace, policy.max_open, settle=policy.settle)
-
-    def _due(self, call: OpenCall, now: dt.datetime) -> dt.datetime:
-        policy = self._policy
-        found = pending(call, policy.grace, policy.max_open, settle=policy.settle)
-        return now if found is None else found.at
-
-    async def _load(
-        self,
-        connection: AsyncConnection,
-        repo: CallRepository,
-        stored: StoredCall,
-        now: dt.datetime,
-    ) -> OpenCall | None:
-        try:
-            return stored.open_call()
-        except CallStateCorrupted:
-            # Never loop on an unreadable row: keep its bytes in the DLQ, start afresh.
-            ref = f"store/phone_open_calls/{stored.platform}/{stored.call_id}"
-            letter = dead_letter(
-                "corrupted_call_state",
-                "a stored open call could not be read back",
-                ref,
-                stored.state_json.encode(),
-                now,
-            )
-            await add_to_outbox(connection, [outbox_message(letter)], now)
-            await repo.delete_open(stored.platform, stored.call_id)
-            log.error("call.state_corrupted", platform=stored.platform, call_id=stored.call_id)
-            return None
-
-    async def _emit(
-        self,
-        connection: AsyncConnection,
-        repo: CallRepository,
-        call: OpenCall,
-        done: Completion,
-        now: dt.datetime,
-    ) -> Emission:
-        state, policy = call.state, self._policy
-        decision = perimeter(
-            state,
-            policy.own_numbers,
-            policy.internal_prefixes,
-            out_of_perimeter_codes=policy.out_of_perimeter_codes,
-        )
-        item = to_intake_item(state, closed_by_timeout=done.closed_by_timeout)
-        if item is None:
-            raise ValueError("a call with no event cannot be emitted")
-        if decision.in_perimeter:
-            message = OutboxMessage(
-                topic=INTAKE_ITEMS, key=item.partition_key(), payload=item.model_dump_json()
-            )
-            await add_to_outbox(connection, [message], now)
-        emitted = Emitted(item.item_id, decision.in_perimeter, decision.reason, done.reason, now)
-        await repo.record_emitted(state.platform, state.call_id, emitted)
-        await repo.delete_open(state.platform, state.call_id)
-        return Emission(
-            state.platform,
-            state.call_id,
-            item.item_id,
-            decision.in_perimeter,
-            decision.reason,
-            done.reason,
-        )
+    @staticmethod
+    async def _write(
+        connection: AsyncConnection, repo: CallRepository, changes: Changes, now: dt.datetime
+    ) -> None:
+        await repo.delete_open_many(changes.deleted)
+        await repo.save_open_many(changes.saved)
+        await repo.record_emitted_many(changes.emitted)
+        await add_to_outbox(connection, changes.outbox, now)
 
     async def sweep(self, *, limit: int = 200) -> list[Emission]:
         """Emit the open calls whose deadline passed (grace or max-open timeout, issue 6).
@@ -282,23 +182,14 @@ class PhoneService:
 
         async def attempt() -> list[Emission]:
             now = self._clock()
-            emissions: list[Emission] = []
             async with self._store.transaction() as connection:
                 repo = CallRepository(connection, postgres=self._store.is_postgres)
-                for platform, call_id in await repo.due(now, limit):
-                    if not await repo.lock_call(platform, call_id, wait=False):
-                        continue  # another instance is handling this call right now
-                    stored = await repo.open_call(platform, call_id)
-                    if stored is None:
-                        continue  # emitted meanwhile
-                    call = await self._load(connection, repo, stored, now)
-                    if call is None:
-                        continue
-                    done = self._complete(call, now)
-                    if done is not None:
-                        emissions.append(await self._emit(connection, repo, call, done, now))
-                        continue
-                    await repo.save_open(call, due_at=self._due(call, now), new=False)
+                # A call another instance (or the writer) holds is left for the next sweep.
+                held = await repo.try_lock_calls(await repo.due(now, limit))
+                stored, emitted = await repo.read_calls(held)
+                batch = BatchFold(self._policy, now, stored, emitted)
+                emissions = [e for key in held if (e := batch.sweep(key)) is not None]
+                await self._write(connection, repo, batch.finish(), now)
             return emissions
 
         emissions = await retry_store(attempt, max_seconds=self._retry_max_s)

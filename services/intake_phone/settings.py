@@ -59,6 +59,18 @@ class IntakePhoneSettings(ServiceSettings):
     max_inflight: int = Field(
         default=64, ge=1, description="webhook requests being recorded at once, beyond: 503"
     )
+    writers: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="group-commit transactions at once on PostgreSQL (SQLite: always 1)",
+    )
+    max_batch: int = Field(
+        default=256, ge=1, le=4096, description="payloads recorded in one group-commit transaction"
+    )
+    raw_batch_max: int = Field(
+        default=500, ge=1, le=10_000, description="telephony.raw.v1 records handled at once"
+    )
     grace_s: float = Field(
         default=180.0, ge=0, description="wait for a wrap-up after the end of a call"
     )

@@ -166,5 +166,5 @@ async def test_a_rejected_body_is_dead_lettered_once(store: Store, make_service:
     [letter] = [
         DeadLetter.model_validate_json(p) for p in await outbox_payloads(store, DEAD_LETTERS)
     ]
-    assert (letter.reason_code, letter.service) == ("invalid_json", "intake_phone")
+    assert (letter.reason_code, letter.service) == ("invalid_json", "intake-phone")
     assert letter.original_ref.startswith("webhook/generic/sha256:")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable
 
 import pytest
+import sqlalchemy as sa
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 
 from schemas import DeadLetter, IntakeItem
@@ -24,8 +26,9 @@ async def raw_broker(
 ) -> AsyncIterator[tuple[KafkaBroker, list[DeadLetter]]]:
     settings = IntakePhoneSettings(kafka_bootstrap_servers="unused:9092")
     broker = build_broker(settings, client_id="test-intake-phone")
-    broker.add_middleware(DeadLetterMiddleware.bind(DeadLetterPublisher(broker, "intake_phone")))
-    broker.include_router(build_router(settings, PhoneDeps(service=make_service())))
+    dead_letters = DeadLetterPublisher(broker, "intake-phone")
+    broker.add_middleware(DeadLetterMiddleware.bind(dead_letters))
+    broker.include_router(build_router(settings, PhoneDeps(service=make_service()), dead_letters))
     letters: list[DeadLetter] = []
 
     @broker.subscriber(DEAD_LETTERS, group_id="test-dlq")
@@ -80,3 +83,33 @@ async def test_phone_unreadable_raw_payloads_are_dead_lettered(
 def test_phone_platform_header_wins_over_key() -> None:
     assert platform_of({"platform": " Ringover "}, b"generic:1") == "ringover"
     assert platform_of({}, b"twilio:CA1") == "twilio"
+
+
+async def test_phone_a_batch_of_raw_records_is_folded_together_and_bad_ones_dead_lettered(
+    raw_broker: tuple[KafkaBroker, list[DeadLetter]], store: Store
+) -> None:
+    broker, letters = raw_broker
+    events = json.loads(sample("generic_call.json"))
+    bodies = [json.dumps(event).encode() for event in events]
+    begun: list[object] = []
+
+    def count(connection: object) -> None:
+        begun.append(connection)
+
+    sa.event.listen(store.engine.sync_engine, "begin", count)
+    try:
+        await broker.publish_batch(
+            *bodies[:2],
+            b"not json",
+            *bodies[2:],
+            topic=TELEPHONY_RAW,
+            headers={"platform": "generic"},
+        )
+    finally:
+        sa.event.remove(store.engine.sync_engine, "begin", count)
+    assert len(begun) == 1  # the readable records of the batch: one transaction
+    items = [IntakeItem.model_validate_json(p) for p in await outbox_payloads(store, INTAKE_ITEMS)]
+    assert [i.item_id for i in items] == ["phone:generic:3f6c2a9e-1b7d-4c05-8e2f-9a4d6b1c7e30"]
+    assert [(letter.reason_code, letter.original_topic) for letter in letters] == [
+        ("invalid_json", TELEPHONY_RAW)
+    ]

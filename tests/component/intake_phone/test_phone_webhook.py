@@ -140,7 +140,7 @@ async def test_phone_malformed_payload_gets_400_and_one_dead_letter(
     ]
     assert (letter.reason_code, letter.service, letter.original_topic) == (
         "missing_field",
-        "intake_phone",
+        "intake-phone",
         None,
     )
 
