@@ -4,15 +4,26 @@ Infrastructure addresses are read without a prefix (``KAFKA_BOOTSTRAP_SERVERS``,
 ``DATABASE_URL``…) so that one environment file serves every service; the
 service's own knobs carry its prefix (``ROUTER_BATCH_SIZE``…). Settings are
 built once, in ``create_app``; no other module reads the environment.
+
+Secrets mounted as files (Docker or Kubernetes secrets): with ``SECRETS_DIR``
+set, a file in that folder named like the variable (``DATABASE_URL``,
+``INTAKE_PHONE_GENERIC_HMAC_SECRET``, ``SLA_WATCH_SMTP_PASSWORD``…) gives the
+setting's value when the environment does not.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+)
 
 __all__ = ["DEFAULT_DATABASE_URL", "ServiceSettings", "shared"]
 
@@ -30,6 +41,22 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="AIGUILLAGE_", extra="ignore", frozen=True, populate_by_name=True
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then the environment, then files in ``SECRETS_DIR`` (when set)."""
+        sources = [init_settings, env_settings, dotenv_settings]
+        directory = os.environ.get("SECRETS_DIR")
+        if directory:
+            sources.append(SecretsSettingsSource(settings_cls, secrets_dir=directory))
+        return (*sources, file_secret_settings)
 
     kafka_bootstrap_servers: str = Field(
         default="", validation_alias=shared("KAFKA_BOOTSTRAP_SERVERS")
