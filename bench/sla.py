@@ -26,11 +26,14 @@ What is measured:
 2. The scheduler's work on them: ``SlaWatchService.tick()`` at T0 until
    nothing is due queues the ``due`` holding mails (dossiers/s, no target).
 3. Holding mails/s: ``aiguillage run sla-watch`` as its own OS process (its
-   clock file at T0, default settings: claims of 10 mails) sends the queued
-   mails through its sender to an aiosmtpd sink on loopback (claim, SMTP,
-   ``sent`` with ``HoldingMailSent`` and ``OutboundContact`` through the
-   outbox to tansu), from the first message the sink receives to the last.
-   Every action must end ``sent``, with one message each.
+   clock file at T0, default settings: batches of 50 mails claimed in one
+   transaction, sent over 4 kept-alive SMTP connections, recorded in one
+   transaction) sends the queued mails to an aiosmtpd sink on loopback
+   (claim, SMTP, ``sent`` with ``HoldingMailSent`` and ``OutboundContact``
+   through the outbox to tansu), from the first message the sink receives
+   to the last. Every action must end ``sent``, with one message each, and
+   no Message-ID twice. The sink runs in the bench's own process (a thread),
+   so it shares the machine's cores with the service, tansu and PostgreSQL.
 4. That process's peak RSS (VmHWM) once every mail is sent, and its CPU time
    (user + system, from ``/proc``) per mail once the first one was received.
 

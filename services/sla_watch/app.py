@@ -48,10 +48,12 @@ def _sender_options(settings: SlaWatchSettings) -> SenderOptions:
         envelope_sender=settings.envelope_sender,
         apology_types=frozenset(settings.apology_dossier_types),
         batch_size=settings.mail_batch_size,
+        concurrency=settings.smtp_connections,
         lease=dt.timedelta(seconds=settings.send_lease_s),
         smtp_timeout=dt.timedelta(seconds=settings.smtp_timeout_s),
         max_uncertain=settings.max_uncertain_sends,
         backoff_max=dt.timedelta(seconds=settings.retry_backoff_max_s),
+        record_within=dt.timedelta(milliseconds=settings.record_within_ms),
     )
 
 
@@ -60,9 +62,10 @@ def create_app(settings: SlaWatchSettings | None = None) -> FastStream:
     settings = settings or SlaWatchSettings()
     configure_logging(settings.log_level, settings.log_format)
     clock = build_clock(settings.clock_file, settings.clock_offset)  # fails fast on a bad file
-    deps = SlaDeps()
     broker = build_broker(settings, client_id="aiguillage-sla-watch")
-    broker.add_middleware(DeadLetterMiddleware.bind(DeadLetterPublisher(broker, "sla_watch")))
+    dead_letters = DeadLetterPublisher(broker, "sla-watch")
+    deps = SlaDeps(dead_letters=dead_letters)
+    broker.add_middleware(DeadLetterMiddleware.bind(dead_letters))
     broker.include_router(build_router(settings, deps))
     running: list[_Running] = []
 
@@ -78,6 +81,7 @@ def create_app(settings: SlaWatchSettings | None = None) -> FastStream:
             username=settings.smtp_user,
             password=settings.smtp_password,
             timeout_s=settings.smtp_timeout_s,
+            connections=settings.smtp_connections,
         )
         wake = asyncio.Event()
         service = SlaWatchService(
@@ -126,17 +130,18 @@ def create_app(settings: SlaWatchSettings | None = None) -> FastStream:
             full_batch=settings.scheduler_batch_size,
             stop=stop,
         )
-        sender = run_periodically(
-            "sender",
-            parts.sender.run_once,
-            interval_s=settings.scheduler_interval_s,
-            full_batch=settings.mail_batch_size,
-            stop=stop,
-            wake=parts.sender.wake,
-        )
         parts.loops.start("scheduler", scheduler)
-        parts.loops.start("sender", sender)
-        log.info("service.started", service="sla_watch", version=SERVICE_VERSION)
+        for lane in range(settings.sender_lanes):  # batches claimed while others are sent
+            sender = run_periodically(  # any mail taken: look again at once; idle: wait
+                "sender",
+                parts.sender.run_once,
+                interval_s=settings.scheduler_interval_s,
+                full_batch=1,
+                stop=stop,
+                wake=parts.sender.wake,
+            )
+            parts.loops.start(f"sender-{lane}", sender)
+        log.info("service.started", service="sla-watch", version=SERVICE_VERSION)
 
     @app.on_shutdown
     async def stop_loops() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from email.message import EmailMessage
 from typing import Protocol
 
 __all__ = ["Clock", "Mailer"]
@@ -20,8 +19,9 @@ class Clock(Protocol):
 class Mailer(Protocol):
     """Hands a message to the mail server, telling apart "refused", "not sent" and "unknown"."""
 
-    async def send(self, message: EmailMessage, *, sender: str, recipient: str) -> None:
-        """Send one message; raise ``MailRejected``, ``MailDeferred`` or ``MailUncertain``."""
+    async def send(self, message: bytes, *, sender: str, recipient: str) -> None:
+        """Send one encoded message (CRLF lines); raise ``MailRejected``, ``MailDeferred`` or
+        ``MailUncertain``. Concurrent calls are allowed (the adapter bounds them)."""
         ...
 
     async def close(self) -> None:

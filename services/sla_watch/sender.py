@@ -1,27 +1,45 @@
 """Sends the queued holding mails, each once, across instances and crashes (4.12).
 
-The protocol, per mail (rows of ``sla_actions``):
+The protocol, per batch of mails (rows of ``sla_actions``):
 
-1. **Claim** (one committed transaction): queued rows whose ``available_at``
-   has come are selected ``FOR UPDATE SKIP LOCKED`` (SQLite: under its single
-   write lock), checked again against the dossier (``mail_decision``: a reply,
-   closure or pause folded in meanwhile cancels it), then set to ``sending``
-   with a random claim token and a real-time lease in ``available_at``.
-2. **Send** over SMTP with the Message-ID derived from the action id, only
-   while the lease left covers the whole SMTP dialogue.
-3. **Complete** (one transaction): the row goes to ``sent`` only if the claim
-   token still holds it, with ``HoldingMailSent`` and ``OutboundContact``
-   through the outbox. A refusal (5xx) orders an outbound call instead; a
-   mail certainly not handed over (4xx, no connection) goes back to the queue
-   with a backoff.
+1. **Claim** (one committed transaction): up to ``batch_size`` queued rows
+   whose ``available_at`` has come are selected ``FOR UPDATE SKIP LOCKED``
+   (SQLite: under its single write lock), their dossiers loaded in one query
+   and checked again (``mail_decision``: a reply, closure or pause folded in
+   meanwhile cancels the mail), then set to ``sending`` in one statement,
+   under one random claim token and a real-time lease in ``available_at``.
+2. **Send** concurrently, at most ``concurrency`` at a time (one per SMTP
+   connection of the mailer's pool), each with the Message-ID derived from
+   its action id, and each only started while the lease left covers the whole
+   SMTP dialogue (two SMTP timeouts and a margin).
+3. **Record** the batch in one transaction once its sends are done — or
+   what has finished so far, as soon as a finished send has waited
+   ``record_within`` (100 ms by default), so a slow server does not keep sent
+   mails unrecorded for a whole batch: the mails sent (or refused, 5xx: an
+   outbound call instead) go to ``sent`` — only those the claim token still
+   holds — with ``HoldingMailSent`` and ``OutboundContact`` through the
+   outbox; the mails certainly not handed over (4xx, no connection) go back
+   to the queue with a backoff, and those not started (stopping, lease too
+   short) at once. A mail whose outcome is unknown (the connection broke
+   during DATA) stays ``sending``.
+
+Several loops ("lanes") may call ``run_once`` side by side, so one claims or
+records while another sends: each batch is claimed as another instance's
+would be, and the lanes share the ``concurrency`` send slots.
 
 Recovery rule: a ``sending`` row whose lease has lapsed was claimed by an
 instance that died or lost its connection mid-send; it is claimed again and
 sent again with the same Message-ID, its ``uncertain`` count raised. Past
 ``max_uncertain`` such sends, an outbound call replaces the mail, so a mail
-that crashes its sender never loops. Residual risk: a crash after the server
-accepted the message (its reply to DATA) and before step 3 committed sends
-the same message (same Message-ID) a second time.
+that crashes its sender never loops.
+
+Residual risk: a crash after the server accepted a message (its reply to
+DATA) and before step 3 committed sends the same message (same Message-ID) a
+second time after the lease. Per mail, that window is at most
+``record_within`` (or the rest of its batch's sends, when shorter) plus one
+commit: SMTP offers no way to make a hand-over and our record atomic, so it
+can be narrowed, not closed. Under a steady flow some mails are always inside
+it (throughput × window), so a crash mid-flow resends a few, identically.
 """
 
 from __future__ import annotations
@@ -29,8 +47,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from collections.abc import Mapping, Set
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
+from typing import Literal
 
 from services.common.logging import get_logger
 from services.common.metrics import metrics
@@ -38,27 +57,38 @@ from services.common.retry import retry_store
 from services.common.store.engine import Store
 from services.sla_watch.adapters.composer import MailComposer
 from services.sla_watch.adapters.repository import QueuedMail, SlaRepository
-from services.sla_watch.domain import CancelMail, DeferMail, SendMail, fold, mail_decision
+from services.sla_watch.domain import (
+    CancelMail,
+    DeadlineState,
+    DeferMail,
+    SendMail,
+    fold,
+    mail_decision,
+)
 from services.sla_watch.errors import MailDeferred, MailRejected, MailUncertain
 from services.sla_watch.ports import Mailer
-from services.sla_watch.service import SlaWatchService
+from services.sla_watch.service import HoldingOutcome, SlaWatchService
 
-__all__ = ["Claim", "HoldingMailSender", "SenderOptions"]
+__all__ = ["Claim", "HoldingMailSender", "SendResult", "SenderOptions"]
 
 log = get_logger(__name__)
+
+SENT_REASON = "courrier d'attente envoyé (4.12)"
 
 
 @dataclass(frozen=True, slots=True)
 class SenderOptions:
-    """How the sender claims and retries (validated by the settings)."""
+    """How the sender claims, sends and retries (validated by the settings)."""
 
     envelope_sender: str
     apology_types: Set[str]
-    batch_size: int = 10
+    batch_size: int = 50
+    concurrency: int = 4
     lease: dt.timedelta = dt.timedelta(minutes=3)
     smtp_timeout: dt.timedelta = dt.timedelta(seconds=30)
     max_uncertain: int = 2
     backoff_max: dt.timedelta = dt.timedelta(minutes=5)
+    record_within: dt.timedelta = dt.timedelta(milliseconds=100)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,13 +96,29 @@ class Claim:
     """A mail this instance holds the lease of, with what to send."""
 
     mail: QueuedMail
-    token: str
-    lease_until: dt.datetime
     decision: SendMail
 
 
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What became of one claimed mail's send."""
+
+    claim: Claim
+    outcome: Literal["sent", "rejected", "deferred", "uncertain", "not_started"]
+    code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    taken: int  # queued rows examined (claimed, cancelled, deferred or replaced by a call)
+    token: str
+    lease_until: dt.datetime
+    claims: list[Claim]
+    folds: dict[str, tuple[str, DeadlineState | None]]  # dossier id → (raw events, fold)
+
+
 class HoldingMailSender:
-    """Claims queued holding mails, sends them and records the outcome."""
+    """Claims queued holding mails by batches, sends them concurrently, records each batch."""
 
     def __init__(
         self,
@@ -89,64 +135,104 @@ class HoldingMailSender:
         self._mailer = mailer
         self._composer = composer
         self._options = options
+        self._guard = 2 * options.smtp_timeout + options.smtp_timeout / 2
+        self._slots = asyncio.Semaphore(max(1, options.concurrency))
         self._stopping = False
         self.wake = wake or asyncio.Event()
 
     def stop(self) -> None:
-        """Finish the mail in flight, then stop claiming (graceful shutdown)."""
+        """Finish the sends in flight, record them, then stop claiming (graceful shutdown)."""
         self._stopping = True
 
     async def run_once(self) -> int:
-        """Claim a batch of due mails and send them; return how many were claimed (4.12)."""
-        claims = await retry_store(self._claim, max_seconds=self._service.retry_max_s)
-        started = 0
+        """Claim a batch of due mails, send them and record the outcome (4.12); return how
+        many queued mails were taken (0: the queue is idle, or the sender is stopping)."""
+        if self._stopping:
+            return 0
+        batch = await retry_store(self._claim, max_seconds=self._service.retry_max_s)
+        sends = {asyncio.create_task(self._send(c, batch.lease_until)) for c in batch.claims}
+        failures: list[BaseException] = []
         try:
-            for claim in claims:
-                guard = 2 * self._options.smtp_timeout + self._options.smtp_timeout / 2
-                if self._stopping or claim.lease_until - self._wall() < guard:
-                    break
-                started += 1  # from here on, a crash leaves it 'sending' (outcome unknown)
-                await self._deliver(claim)
+            await self._send_and_record(batch, sends, failures)
         finally:
-            if claims[started:]:
-                await self._release(claims[started:])
-        if claims:
+            for send in sends:  # cancelled (shutdown timeout): outcome unknown, lease recovers
+                send.cancel()
+        if batch.taken:
             await self._service.flush()
-        return len(claims)
+        if failures:  # a bug: its mail stays 'sending', the lease recovers it
+            raise failures[0]
+        return batch.taken
 
-    async def _claim(self) -> list[Claim]:
-        claims: list[Claim] = []
+    async def _send_and_record(
+        self, batch: _Batch, sends: set[asyncio.Task[SendResult]], failures: list[BaseException]
+    ) -> None:
+        """Wait for the sends; record what finished in one transaction once every send is
+        done, or sooner when a finished one has waited ``record_within`` (a slow server
+        does not hold sent mails unrecorded for the whole batch)."""
+        loop = asyncio.get_running_loop()
+        within = self._options.record_within.total_seconds()
+        waiting: list[SendResult] = []
+        since = 0.0
+        while sends:
+            timeout = max(0.0, since + within - loop.time()) if waiting else None
+            finished, pending = await asyncio.wait(
+                sends, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            sends.difference_update(finished)
+            if finished and not waiting:
+                since = loop.time()
+            failures += [e for t in finished if (e := t.exception()) is not None]
+            waiting += [t.result() for t in finished if t.exception() is None]
+            if waiting and (not pending or loop.time() - since >= within):
+                await self._record(batch, waiting)
+                waiting = []
+
+    async def _claim(self) -> _Batch:
         async with self._store.transaction() as connection:
             repo = self._service.repository(connection)
             now, wall = self._service.clock.now(), self._service.wall.now()
-            for mail in await repo.queued_mails(wall, self._options.batch_size):
-                claim = await self._claim_one(repo, mail, now, wall)
-                if isinstance(claim, Claim):
-                    claims.append(claim)
-                elif claim == "fallback":
-                    reason = f"issue d'envoi inconnue {mail.uncertain + 1} fois : appel sortant"
-                    await self._service.record_holding(
-                        connection, mail, medium="outbound_call", reason=reason, now=now
-                    )
-        return claims
+            mails = await repo.queued_mails(wall, self._options.batch_size)
+            stored = await repo.load_many((m.dossier_id for m in mails), lock=False)
+            folds = {
+                dossier_id: (found.raw_events, fold(found.events(), self._service.policy))
+                for dossier_id, found in stored.items()
+            }
+            token, lease_until = uuid.uuid4().hex, wall + self._options.lease
+            claims: list[Claim] = []
+            calls: list[HoldingOutcome] = []
+            for mail in mails:
+                state = folds[mail.dossier_id][1] if mail.dossier_id in folds else None
+                decision = await self._decide(repo, mail, state, now, wall)
+                if isinstance(decision, SendMail):
+                    claims.append(Claim(mail, decision))
+                elif decision is not None:
+                    calls.append(decision)
+            await repo.claim_mails([c.mail.action_id for c in claims], token, lease_until)
+            await self._service.record_holdings(connection, calls, now, folded=folds)
+        return _Batch(len(mails), token, lease_until, claims, folds)
 
-    async def _claim_one(
-        self, repo: SlaRepository, mail: QueuedMail, now: dt.datetime, wall: dt.datetime
-    ) -> Claim | str:
-        stored = await repo.load(mail.dossier_id, lock=False)
-        state = fold(stored.events(), self._service.policy) if stored else None
+    async def _decide(
+        self,
+        repo: SlaRepository,
+        mail: QueuedMail,
+        state: DeadlineState | None,
+        now: dt.datetime,
+        wall: dt.datetime,
+    ) -> SendMail | HoldingOutcome | None:
+        """Send, or settle the mail in the claim's transaction: cancelled (None), deferred
+        (None), or past ``max_uncertain`` unknown outcomes replaced by a call (its outcome)."""
         decision = mail_decision(
             state, mail.deadline_id, now, self._service.policy, self._options.apology_types
         )
         if isinstance(decision, CancelMail):
             await repo.delete_action(mail.action_id)
             log.info("holding_mail.cancelled", action_id=mail.action_id, reason=decision.reason)
-            return "cancelled"
+            return None
         if isinstance(decision, DeferMail):
             later = {"status": "pending", "available_at": wall + (decision.until - now)}
             await repo.update_action(mail.action_id, later)
             log.info("holding_mail.deferred", action_id=mail.action_id, reason=decision.reason)
-            return "deferred"
+            return None
         uncertain = mail.uncertain + (1 if mail.status == "sending" else 0)
         if mail.status == "sending":
             log.warning("holding_mail.reclaimed", action_id=mail.action_id, uncertain=uncertain)
@@ -154,89 +240,110 @@ class HoldingMailSender:
             done = {"status": "sent", "medium": "outbound_call", "done_at": now}
             await repo.update_action(mail.action_id, done | {"last_error": "uncertain_send"})
             log.warning("holding_mail.replaced_by_call", action_id=mail.action_id)
-            return "fallback"
-        token, lease_until = uuid.uuid4().hex, wall + self._options.lease
-        claimed = {
-            "status": "sending",
-            "claim_token": token,
-            "attempts": mail.attempts + 1,
-            "uncertain": uncertain,
-            "available_at": lease_until,
-        }
-        await repo.update_action(mail.action_id, claimed)
-        return Claim(mail, token, lease_until, decision)
+            reason = f"issue d'envoi inconnue {uncertain} fois : appel sortant"
+            return HoldingOutcome(mail, "outbound_call", reason)
+        return decision
 
-    async def _deliver(self, claim: Claim) -> None:
-        mail, now = claim.mail, self._service.clock.now()
-        message = self._composer.compose(
-            claim.decision.facts,
-            recipient=claim.decision.recipient,
-            message_id=mail.message_id,
-            now=now,
-        )
-        try:
-            await self._mailer.send(
-                message, sender=self._options.envelope_sender, recipient=claim.decision.recipient
+    async def _send(self, claim: Claim, lease_until: dt.datetime) -> SendResult:
+        async with self._slots:  # shared by the lanes: never more sends than connections
+            if self._stopping or lease_until - self._service.wall.now() < self._guard:
+                return SendResult(claim, "not_started")
+            # From here on, a crash leaves the mail 'sending' (outcome unknown).
+            mail, decision = claim.mail, claim.decision
+            message = self._composer.encode(
+                decision.facts,
+                recipient=decision.recipient,
+                message_id=mail.message_id,
+                now=self._service.clock.now(),
             )
-        except MailRejected as error:
-            reason = f"courriel refusé par le serveur ({error.code}) : appel sortant"
-            await self._complete(claim, "outbound_call", reason, error.code)
-        except MailDeferred as error:
-            await self._retry_later(claim, error.code)
-        except MailUncertain as error:
-            log.warning("holding_mail.outcome_unknown", action_id=mail.action_id, code=error.code)
-        else:
-            await self._complete(claim, "email", "courrier d'attente envoyé (4.12)", None)
-
-    async def _complete(self, claim: Claim, medium: str, reason: str, error: str | None) -> None:
-        async def attempt() -> bool:
-            async with self._store.transaction() as connection:
-                repo = self._service.repository(connection)
-                now = self._service.clock.now()
-                values = {"status": "sent", "medium": medium, "done_at": now, "last_error": error}
-                if not await repo.update_action(claim.mail.action_id, values, token=claim.token):
-                    return False
-                await self._service.record_holding(
-                    connection, claim.mail, medium=medium, reason=reason, now=now
+            try:
+                await self._mailer.send(
+                    message, sender=self._options.envelope_sender, recipient=decision.recipient
                 )
-                return True
+            except MailRejected as error:
+                return SendResult(claim, "rejected", error.code)
+            except MailDeferred as error:
+                return SendResult(claim, "deferred", error.code)
+            except MailUncertain as error:
+                log.warning(
+                    "holding_mail.outcome_unknown", action_id=mail.action_id, code=error.code
+                )
+                return SendResult(claim, "uncertain", error.code)
+            return SendResult(claim, "sent")
 
-        # Retry through a store outage for as long as the lease keeps the mail ours: past it,
-        # another instance may send it again (the claim token then refuses this commit).
-        bound = max(self._service.retry_max_s, self._lease_left_s(claim))
-        if await retry_store(attempt, max_seconds=bound):
-            metrics.holding_mails_sent.labels(medium=medium).inc()
-            log.info("holding_mail.sent", action_id=claim.mail.action_id, medium=medium)
-        else:
-            log.error("holding_mail.claim_lost", action_id=claim.mail.action_id)
+    async def _record(self, batch: _Batch, results: Sequence[SendResult]) -> None:
+        """Record a batch's outcomes in one transaction, while the claim token holds them."""
+        finished = [r for r in results if r.outcome in ("sent", "rejected")]
+        deferred = [r for r in results if r.outcome == "deferred"]
+        unstarted = [r for r in results if r.outcome == "not_started"]
+        if not (finished or deferred or unstarted):
+            return  # every outcome unknown: the rows stay 'sending', left to the lease
 
-    async def _retry_later(self, claim: Claim, code: str) -> None:
-        attempts = claim.mail.attempts + 1
-        delay = min(self._options.backoff_max, dt.timedelta(seconds=5 * 2 ** min(attempts, 16)))
-        values = {
-            "status": "pending",
-            "claim_token": None,
-            "available_at": self._wall() + delay,
-            "last_error": code,
-        }
-        await self._update(claim, values)
-        log.warning("holding_mail.deferred_by_server", action_id=claim.mail.action_id, code=code)
-
-    async def _release(self, claims: list[Claim]) -> None:
-        for claim in claims:
-            values = {"status": "pending", "claim_token": None, "available_at": self._wall()}
-            await self._update(claim, values)
-
-    async def _update(self, claim: Claim, values: Mapping[str, object]) -> None:
-        async def attempt() -> None:
+        async def attempt() -> set[str]:
             async with self._store.transaction() as connection:
                 repo = self._service.repository(connection)
-                await repo.update_action(claim.mail.action_id, values, token=claim.token)
+                now, wall = self._service.clock.now(), self._service.wall.now()
+                recorded: set[str] = set()
+                for medium, code in {_medium(r) for r in finished}:
+                    ids = [r.claim.mail.action_id for r in finished if _medium(r) == (medium, code)]
+                    values = {"status": "sent", "medium": medium, "done_at": now}
+                    recorded |= await repo.finish_mails(
+                        ids, batch.token, values | {"last_error": code}
+                    )
+                outcomes = [
+                    HoldingOutcome(r.claim.mail, *_trace(r))
+                    for r in finished
+                    if r.claim.mail.action_id in recorded
+                ]
+                await self._service.record_holdings(connection, outcomes, now, folded=batch.folds)
+                later = [
+                    {
+                        "action_id": r.claim.mail.action_id,
+                        "available_at": wall + self._backoff(r),
+                        "last_error": r.code,
+                    }
+                    for r in deferred
+                ]
+                await repo.release_mails(batch.token, later, with_error=True)
+                again = [
+                    {"action_id": r.claim.mail.action_id, "available_at": wall} for r in unstarted
+                ]
+                await repo.release_mails(batch.token, again, with_error=False)
+                return recorded
 
-        await retry_store(attempt, max_seconds=self._service.retry_max_s)
+        # Retry through a store outage for as long as the lease keeps the mails ours: past
+        # it, another instance may send them again (the claim token then refuses this commit).
+        left = (batch.lease_until - self._service.wall.now()).total_seconds()
+        recorded = await retry_store(attempt, max_seconds=max(self._service.retry_max_s, left))
+        for result in finished:
+            action_id, (medium, _code) = result.claim.mail.action_id, _medium(result)
+            if action_id in recorded:
+                metrics.holding_mails_sent.labels(medium=medium).inc()
+                log.info("holding_mail.sent", action_id=action_id, medium=medium)
+            else:
+                log.error("holding_mail.claim_lost", action_id=action_id)
+        for result in deferred:
+            log.warning(
+                "holding_mail.deferred_by_server",
+                action_id=result.claim.mail.action_id,
+                code=result.code,
+            )
 
-    def _wall(self) -> dt.datetime:
-        return self._service.wall.now()
+    def _backoff(self, result: SendResult) -> dt.timedelta:
+        attempts = result.claim.mail.attempts + 1
+        delay = dt.timedelta(seconds=5 * 2 ** min(attempts, 16))
+        return min(self._options.backoff_max, delay)
 
-    def _lease_left_s(self, claim: Claim) -> float:
-        return (claim.lease_until - self._wall()).total_seconds()
+
+def _medium(result: SendResult) -> tuple[str, str | None]:
+    """(medium, last error) a finished send is recorded with."""
+    if result.outcome == "rejected":
+        return "outbound_call", result.code
+    return "email", None
+
+
+def _trace(result: SendResult) -> tuple[str, str]:
+    """(medium, reason) of the traced outbound contact."""
+    if result.outcome == "rejected":
+        return "outbound_call", f"courriel refusé par le serveur ({result.code}) : appel sortant"
+    return "email", SENT_REASON

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import OrderedDict
-from collections.abc import Callable, Sequence, Set
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 
 from pydantic import BaseModel
@@ -33,7 +33,7 @@ from services.common.retry import retry_store
 from services.common.store.engine import Store
 from services.sla_watch.adapters.clock import SystemClock
 from services.sla_watch.adapters.composer import message_id_for
-from services.sla_watch.adapters.repository import QueuedMail, SlaRepository, Summary
+from services.sla_watch.adapters.repository import DossierRow, QueuedMail, SlaRepository, Summary
 from services.sla_watch.domain import (
     Action,
     DeadlineState,
@@ -57,7 +57,7 @@ from services.sla_watch.domain import (
 from services.sla_watch.errors import UnprocessableDossier
 from services.sla_watch.ports import Clock
 
-__all__ = ["CONSUMER", "Outcome", "SlaWatchService"]
+__all__ = ["CONSUMER", "HoldingOutcome", "Outcome", "SlaWatchService"]
 
 CONSUMER = "sla_watch.events"
 _OWN_EVENTS_KEPT = 50_000
@@ -71,6 +71,26 @@ class Outcome:
     dossier_id: str
     outcome: str  # applied | duplicate | unknown_dossier
     actions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class HoldingOutcome:
+    """A holding mail that went out (``email``) or that a call replaces, with the reason."""
+
+    mail: QueuedMail
+    medium: str  # email | outbound_call
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Write:
+    """One dossier's part of a transaction: its log, fold, new effects and ledger ids."""
+
+    events: Sequence[DossierEvent]
+    state: DeadlineState
+    effects: Sequence[Effects]
+    done: Set[str]
+    new: bool = False
 
 
 class SlaWatchService:
@@ -216,7 +236,7 @@ class SlaWatchService:
                 done.add(action.action_id)
             if action_effects is not None:
                 effects.append(action_effects)
-        await self.save_effects(connection, events, state, effects, now, done=done, new=new)
+        await self._save(connection, [_Write(events, state, effects, done, new)], now)
         return tuple(kinds)
 
     async def _perform(
@@ -273,58 +293,77 @@ class SlaWatchService:
         )
         return "holding_mail_queued", None
 
-    async def record_holding(
+    async def record_holdings(
         self,
         connection: AsyncConnection,
-        mail: QueuedMail,
-        *,
-        medium: str,
-        reason: str,
+        outcomes: Sequence[HoldingOutcome],
         now: dt.datetime,
+        *,
+        folded: Mapping[str, tuple[str, DeadlineState | None]] | None = None,
     ) -> None:
-        """Trace a holding mail that went out (or the call ordered instead), in the caller's
-        transaction: ``HoldingMailSent``, ``OutboundContact`` and, for a call, its task (4.12)."""
-        repo = self.repository(connection)
-        stored = await repo.load(mail.dossier_id)
-        events = stored.events() if stored is not None else ()
-        state = fold(events, self.policy)
-        if state is None:  # pragma: no cover - a queued mail always has its dossier
-            raise ValueError(f"no dossier {mail.dossier_id} for a queued holding mail")
-        effects = holding_effects(
-            action_id=mail.action_id,
-            state=state,
-            deadline_id=mail.deadline_id,
-            due_at=state.due_at,
-            medium="email" if medium == "email" else "outbound_call",
-            reason=reason,
-            now=now,
-        )
-        done = set(await repo.action_ids(mail.dossier_id))
-        await self.save_effects(connection, events, state, [effects], now, done=done)
+        """Trace holding mails that went out (or the calls ordered instead), in the caller's
+        transaction: ``HoldingMailSent``, ``OutboundContact`` and, for a call, its task (4.12).
 
-    async def save_effects(
-        self,
-        connection: AsyncConnection,
-        events: Sequence[DossierEvent],
-        state: DeadlineState,
-        effects: Sequence[Effects],
-        now: dt.datetime,
-        *,
-        done: Set[str],
-        new: bool = False,
-    ) -> None:
-        """Fold our own events in, save the dossier with its next check, fill the outbox."""
+        The dossiers are loaded (locked, in id order) and saved with one statement per
+        kind for the whole batch. Mails of one dossier are traced from the same fold.
+        ``folded`` maps a dossier id to its stored events (raw) and their fold, as the
+        caller saw them earlier: when the row still holds exactly those events, the fold
+        is reused instead of computed again (a fold is a function of the events).
+        """
+        if not outcomes:
+            return
         repo = self.repository(connection)
-        own = [event for effect in effects for event in effect.events]
-        for event in own:
-            state = apply(state, event, self.policy) or state
-            self._remember(event.event_id)
-        await repo.mark_processed(
-            CONSUMER, [e.event_id for e in own], "own_event", state.dossier_id, now
-        )
-        summary = self._summary(state, now, done)
-        await repo.save(state.dossier_id, [*events, *own], summary, now, new=new)
-        await add_to_outbox(connection, _messages(effects), now)
+        by_dossier: dict[str, list[HoldingOutcome]] = {}
+        for outcome in outcomes:
+            by_dossier.setdefault(outcome.mail.dossier_id, []).append(outcome)
+        stored = await repo.load_many(by_dossier)
+        done = await repo.action_ids_many(by_dossier)
+        writes: list[_Write] = []
+        for dossier_id, mails in by_dossier.items():
+            found = stored.get(dossier_id)
+            events = found.events() if found is not None else ()
+            seen = (folded or {}).get(dossier_id)
+            if seen is not None and found is not None and seen[0] == found.raw_events:
+                state = seen[1]
+            else:
+                state = fold(events, self.policy)
+            if state is None:  # pragma: no cover - a queued mail always has its dossier
+                raise ValueError(f"no dossier {dossier_id} for a queued holding mail")
+            effects = [
+                holding_effects(
+                    action_id=o.mail.action_id,
+                    state=state,
+                    deadline_id=o.mail.deadline_id,
+                    due_at=state.due_at,
+                    medium="email" if o.medium == "email" else "outbound_call",
+                    reason=o.reason,
+                    now=now,
+                )
+                for o in mails
+            ]
+            writes.append(_Write(events, state, effects, done[dossier_id]))
+        await self._save(connection, writes, now)
+
+    async def _save(
+        self, connection: AsyncConnection, writes: Sequence[_Write], now: dt.datetime
+    ) -> None:
+        """Fold our own events in, save the dossiers with their next check, fill the outbox:
+        one statement per kind of row, whatever the number of dossiers."""
+        repo = self.repository(connection)
+        processed: list[tuple[str, str | None]] = []
+        rows: list[DossierRow] = []
+        for write in writes:
+            state = write.state
+            own = [event for effect in write.effects for event in effect.events]
+            for event in own:
+                state = apply(state, event, self.policy) or state
+                self._remember(event.event_id)
+            processed += [(event.event_id, state.dossier_id) for event in own]
+            summary = self._summary(state, now, write.done)
+            rows.append(DossierRow(state.dossier_id, [*write.events, *own], summary, write.new))
+        await repo.mark_processed_many(CONSUMER, processed, "own_event", now)
+        await repo.save_many(rows, now)
+        await add_to_outbox(connection, _messages([e for w in writes for e in w.effects]), now)
 
     def _remember(self, event_id: str) -> None:
         # Ids are deterministic: one remembered from a rolled-back attempt is re-emitted by

@@ -73,6 +73,10 @@ class SlaWatchSettings(ServiceSettings):
     )
 
     group_id: str = Field(default="sla-watch", description="consumer group of dossier events")
+    events_batch_size: int = Field(
+        default=200, ge=1, le=10_000, description="dossier-event records read per handler call"
+    )
+    events_batch_timeout_ms: int = Field(default=20, ge=0, description="wait for a fuller batch")
     policy: SlaPolicy = Field(default_factory=SlaPolicy, description="SLA rules (4.12, 4.13)")
     policy_file: Path | None = Field(default=None, description="YAML SlaPolicy; wins over env")
     apology_dossier_types: TextList = Field(
@@ -88,6 +92,9 @@ class SlaWatchSettings(ServiceSettings):
     smtp_user: str | None = None
     smtp_password: SecretStr | None = None
     smtp_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    smtp_connections: int = Field(
+        default=4, ge=1, le=64, description="SMTP connections kept open: mails sent at once"
+    )
     mail_from: str = Field(
         default="Service Client <service.client@aiguillage.invalid>",
         description="From header and envelope sender of holding mails",
@@ -95,7 +102,18 @@ class SlaWatchSettings(ServiceSettings):
 
     scheduler_interval_s: float = Field(default=5.0, gt=0, le=3600)
     scheduler_batch_size: int = Field(default=200, ge=1, le=10_000)
-    mail_batch_size: int = Field(default=10, ge=1, le=1000)
+    record_within_ms: float = Field(
+        default=100.0,
+        gt=0,
+        le=60_000,
+        description="longest a sent mail waits for the rest of its batch before it is recorded",
+    )
+    sender_lanes: int = Field(
+        default=2, ge=1, le=16, description="sender loops: one claims or records while one sends"
+    )
+    mail_batch_size: int = Field(
+        default=50, ge=1, le=1000, description="mails claimed, sent and recorded together"
+    )
     send_lease_s: float = Field(
         default=180.0, gt=0, description="how long a claimed mail is reserved (real time)"
     )

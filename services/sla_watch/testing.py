@@ -1,4 +1,7 @@
-"""Helpers for sla_watch's tests on real parts: dossier events, a movable clock, a gated SMTP sink.
+"""Helpers for sla_watch's tests: dossier events, a movable clock, SMTP sinks, a fake mailer.
+
+The event factories (``opened``, ``event_fields``, ``paris``…) are the only ones
+the unit, component and integration tests and the benchmark use.
 
 ``ClockFile`` drives the service's ``SLA_WATCH_CLOCK_FILE`` (written atomically).
 ``GatedSmtpSink`` is an aiosmtpd server that can hold a transaction at RCPT
@@ -9,10 +12,12 @@ point of the SMTP dialogue.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 import threading
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
@@ -36,17 +41,36 @@ from services.common.store import Store
 from services.common.store.tables import processed_messages
 from services.common.testing import ServiceProcess
 from services.sla_watch.adapters.tables import sla_actions, sla_dossiers
+from services.sla_watch.domain import PARIS
+from services.sla_watch.errors import MailError, MailUncertain
 
 __all__ = [
     "ClockFile",
     "GatedSmtpSink",
+    "ScriptedMailer",
     "SlaRig",
     "closed",
     "encode",
+    "event_fields",
     "opened",
+    "paris",
     "replied",
     "third_party",
 ]
+
+
+def paris(day: str, hour: int = 0, minute: int = 0) -> dt.datetime:
+    """An aware Paris datetime from an ISO date and a wall-clock hour."""
+    return dt.datetime.combine(dt.date.fromisoformat(day), dt.time(hour, minute), tzinfo=PARIS)
+
+
+def event_fields(dossier_id: str, at: dt.datetime, name: str) -> dict[str, Any]:
+    """What every dossier event carries: an id made of the dossier, ``name`` and ``at``."""
+    return {
+        "event_id": f"{dossier_id}:{name}@{at.isoformat()}",
+        "dossier_id": dossier_id,
+        "occurred_at": at,
+    }
 
 
 def opened(
@@ -133,6 +157,53 @@ class ClockFile:
         self.set(self.now + delta)
 
 
+class ScriptedMailer:
+    """A ``Mailer`` fake: keeps what it sends, raises the error scripted for a recipient
+    (a fresh one each time), and awaits ``during(recipient)`` in the middle of each send.
+
+    ``MailUncertain`` is scripted as "the server has it, the client does not know": the
+    message is kept. ``most_in_flight`` is the highest number of sends at once.
+    """
+
+    def __init__(
+        self,
+        failures: Mapping[str, MailError] | None = None,
+        *,
+        during: Callable[[str], Awaitable[None]] | None = None,
+        pause_s: float = 0.01,
+    ) -> None:
+        self.failures = dict(failures or {})
+        self.during = during
+        self.pause_s = pause_s
+        self.sent: list[bytes] = []
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    async def send(self, message: bytes, *, sender: str, recipient: str) -> None:
+        """Pretend to hand ``message`` over, or fail as scripted."""
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(self.pause_s)
+            if self.during is not None:
+                await self.during(recipient)
+            error = self.failures.get(recipient)
+            if error is None or isinstance(error, MailUncertain):
+                self.sent.append(message)
+            if error is not None:
+                raise type(error)(error.code)
+        finally:
+            self.in_flight -= 1
+
+    async def close(self) -> None:
+        """Nothing to close."""
+
+    def parsed(self) -> list[EmailMessage]:
+        """The messages handed over, parsed."""
+        parser = BytesParser(policy=policy.default)
+        return [parser.parsebytes(content) for content in self.sent]
+
+
 class GatedSmtpSink:
     """An aiosmtpd server on a free loopback port; can hold the N+1-th transaction.
 
@@ -173,8 +244,6 @@ class GatedSmtpSink:
         self._controller = Controller(_Handler(), hostname=self.host, port=self.port)
 
     async def _maybe_hold(self) -> None:
-        import asyncio
-
         if self.accept is None or len(self.messages) < self.accept + (self.hold == "reply"):
             return
         self.held.set()

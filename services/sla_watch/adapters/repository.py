@@ -21,7 +21,7 @@ from schemas.dossiers import DossierEvent
 from services.common.store.tables import processed_messages
 from services.sla_watch.adapters.tables import sla_actions, sla_dossiers
 
-__all__ = ["QueuedMail", "SlaRepository", "StoredDossier", "Summary"]
+__all__ = ["DossierRow", "QueuedMail", "SlaRepository", "StoredDossier", "Summary"]
 
 _EVENTS: TypeAdapter[list[DossierEvent]] = TypeAdapter(list[DossierEvent])
 
@@ -47,6 +47,16 @@ class Summary:
     due_at: dt.datetime | None
     holding_mail_at: dt.datetime | None
     next_check_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class DossierRow:
+    """One dossier to write: its events and summary, inserted when ``new`` else updated."""
+
+    dossier_id: str
+    events: Sequence[DossierEvent]
+    summary: Summary
+    new: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +96,18 @@ class SlaRepository:
         now: dt.datetime,
     ) -> None:
         """Record messages as handled, in the same transaction as their effects."""
+        await self.mark_processed_many(
+            consumer, [(m, dossier_id) for m in message_ids], outcome, now
+        )
+
+    async def mark_processed_many(
+        self,
+        consumer: str,
+        messages: Iterable[tuple[str, str | None]],
+        outcome: str,
+        now: dt.datetime,
+    ) -> None:
+        """Record ``(message id, dossier id)`` pairs as handled, in one statement."""
         rows = [
             {
                 "consumer": consumer,
@@ -94,7 +116,7 @@ class SlaRepository:
                 "dossier_id": dossier_id,
                 "processed_at": now,
             }
-            for message_id in message_ids
+            for message_id, dossier_id in messages
         ]
         if rows:
             await self._db.execute(processed_messages.insert(), rows)
@@ -111,6 +133,24 @@ class SlaRepository:
             query = query.with_for_update()
         row = (await self._db.execute(query)).first()
         return None if row is None else self._stored(row)
+
+    async def load_many(
+        self, dossier_ids: Iterable[str], *, lock: bool = True
+    ) -> dict[str, StoredDossier]:
+        """Several dossiers' events by id, in one query; locked in id order on PostgreSQL
+        when ``lock`` (the same order for every instance, so two batches cannot deadlock)."""
+        ids = sorted(set(dossier_ids))
+        if not ids:
+            return {}
+        query = (
+            sa.select(sla_dossiers.c.dossier_id, sla_dossiers.c.events)
+            .where(sla_dossiers.c.dossier_id.in_(ids))
+            .order_by(sla_dossiers.c.dossier_id)
+        )
+        if lock and self._postgres:
+            query = query.with_for_update()
+        rows = (await self._db.execute(query)).all()
+        return {row.dossier_id: self._stored(row) for row in rows}
 
     async def claim_due(self, now: dt.datetime, limit: int) -> list[StoredDossier]:
         """Dossiers whose next check has come, earliest first, locked (SKIP LOCKED on PG)."""
@@ -134,24 +174,36 @@ class SlaRepository:
         new: bool,
     ) -> None:
         """Insert or update a dossier's events and summary columns."""
-        values = {
-            "events": _EVENTS.dump_json(list(events)).decode(),
-            "status": summary.status,
-            "deadline_id": summary.deadline_id,
-            "due_at": summary.due_at,
-            "holding_mail_at": summary.holding_mail_at,
-            "next_check_at": summary.next_check_at,
-            "parked_reason": None,
-            "updated_at": now,
-        }
-        if new:
-            await self._db.execute(sla_dossiers.insert().values(dossier_id=dossier_id, **values))
-        else:
-            await self._db.execute(
+        await self.save_many([DossierRow(dossier_id, events, summary, new)], now)
+
+    async def save_many(self, rows: Sequence[DossierRow], now: dt.datetime) -> None:
+        """Insert the new dossiers and update the others, one statement each (executemany)."""
+
+        def values(row: DossierRow) -> dict[str, Any]:
+            return {
+                "dossier_id": row.dossier_id,
+                "events": _EVENTS.dump_json(list(row.events)).decode(),
+                "status": row.summary.status,
+                "deadline_id": row.summary.deadline_id,
+                "due_at": row.summary.due_at,
+                "holding_mail_at": row.summary.holding_mail_at,
+                "next_check_at": row.summary.next_check_at,
+                "parked_reason": None,
+                "updated_at": now,
+            }
+
+        inserts = [values(row) for row in rows if row.new]
+        if inserts:
+            await self._db.execute(sla_dossiers.insert(), inserts)
+        updates = [{f"b_{k}": v for k, v in values(row).items()} for row in rows if not row.new]
+        if updates:
+            columns = [key.removeprefix("b_") for key in updates[0] if key != "b_dossier_id"]
+            statement = (
                 sla_dossiers.update()
-                .where(sla_dossiers.c.dossier_id == dossier_id)
-                .values(**values)
+                .where(sla_dossiers.c.dossier_id == sa.bindparam("b_dossier_id"))
+                .values({column: sa.bindparam(f"b_{column}") for column in columns})
             )
+            await self._db.execute(statement, updates)
 
     async def park(self, dossier_id: str, reason: str, now: dt.datetime) -> None:
         """Take a dossier the rules cannot handle off the schedule, with the reason."""
@@ -165,6 +217,18 @@ class SlaRepository:
         """Ids of the actions the ledger holds for a dossier, whatever their status."""
         query = sa.select(sla_actions.c.action_id).where(sla_actions.c.dossier_id == dossier_id)
         return frozenset((await self._db.execute(query)).scalars().all())
+
+    async def action_ids_many(self, dossier_ids: Iterable[str]) -> dict[str, frozenset[str]]:
+        """``action_ids`` for several dossiers in one query (every id is a key)."""
+        ids = sorted(set(dossier_ids))
+        found: dict[str, set[str]] = {dossier_id: set() for dossier_id in ids}
+        if ids:
+            query = sa.select(sla_actions.c.dossier_id, sla_actions.c.action_id).where(
+                sla_actions.c.dossier_id.in_(ids)
+            )
+            for row in (await self._db.execute(query)).all():
+                found[row.dossier_id].add(row.action_id)
+        return {dossier_id: frozenset(actions) for dossier_id, actions in found.items()}
 
     async def record_action(self, **values: Any) -> None:
         """Insert one ledger row (its primary key makes the action happen once)."""
@@ -208,6 +272,81 @@ class SlaRepository:
             )
         result = await self._db.execute(query.values(**values))
         return bool(result.rowcount)
+
+    async def claim_mails(
+        self, action_ids: Sequence[str], token: str, lease_until: dt.datetime
+    ) -> None:
+        """Mark locked queued mails ``sending`` under one claim token and lease, one statement:
+        attempts + 1, and ``uncertain`` + 1 for a row that was already ``sending`` (its earlier
+        send's outcome is unknown)."""
+        if not action_ids:
+            return
+        columns = sla_actions.c
+        await self._db.execute(
+            sla_actions.update()
+            .where(columns.action_id.in_(action_ids))
+            .values(
+                status="sending",
+                claim_token=token,
+                attempts=columns.attempts + 1,
+                uncertain=columns.uncertain + sa.case((columns.status == "sending", 1), else_=0),
+                available_at=lease_until,
+            )
+        )
+
+    async def finish_mails(
+        self, action_ids: Sequence[str], token: str, values: Mapping[str, Any]
+    ) -> set[str]:
+        """Set ``values`` on the claimed mails this token still holds; return their ids (the
+        others were reclaimed after their lease lapsed and are not this claim's to record)."""
+        if not action_ids:
+            return set()
+        columns = sla_actions.c
+        query = (
+            sla_actions.update()
+            .where(
+                columns.action_id.in_(action_ids),
+                columns.claim_token == token,
+                columns.status == "sending",
+            )
+            .values(**values)
+            .returning(columns.action_id)
+        )
+        return set((await self._db.execute(query)).scalars().all())
+
+    async def release_mails(
+        self, token: str, rows: Sequence[Mapping[str, Any]], *, with_error: bool
+    ) -> None:
+        """Put claimed mails back in the queue (``action_id``, ``available_at`` and, when
+        ``with_error``, ``last_error`` per row) while this token still holds them."""
+        if not rows:
+            return
+        columns = sla_actions.c
+        values: dict[str, Any] = {
+            "status": "pending",
+            "claim_token": None,
+            "available_at": sa.bindparam("b_available_at"),
+        }
+        if with_error:
+            values["last_error"] = sa.bindparam("b_last_error")
+        statement = (
+            sla_actions.update()
+            .where(
+                columns.action_id == sa.bindparam("b_action_id"),
+                columns.claim_token == token,
+                columns.status == "sending",
+            )
+            .values(values)
+        )
+        parameters = [
+            {
+                "b_action_id": row["action_id"],
+                "b_available_at": row["available_at"],
+                **({"b_last_error": row["last_error"]} if with_error else {}),
+            }
+            for row in rows
+        ]
+        await self._db.execute(statement, parameters)
 
     async def delete_action(self, action_id: str) -> None:
         """Forget a queued mail that is no longer wanted (a later deadline may queue it again)."""

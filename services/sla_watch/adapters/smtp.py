@@ -1,4 +1,4 @@
-"""The SMTP mailer (aiosmtplib): one kept-alive connection, errors sorted by what they mean.
+"""The SMTP mailer (aiosmtplib): a few kept-alive connections, errors sorted by what they mean.
 
 What matters for exactly-once is *when* a failure happened. Before DATA
 (connect, EHLO, STARTTLS, AUTH, MAIL, RCPT) nothing was handed over:
@@ -7,13 +7,16 @@ DATA is the server's verdict. A broken connection or a timeout while DATA is
 in flight is the one case where the server may have queued the mail without
 our knowing: ``MailUncertain``. Each phase is bounded by ``timeout_s``, so one
 send never outlasts two timeouts (the sender's lease is sized on that).
+
+Throughput comes from a small pool: up to ``connections`` sessions, each
+carrying one mail at a time (aiosmtplib does not pipeline, and a server need
+not offer PIPELINING), reused for the next mail (no reconnect per mail).
 """
 
 from __future__ import annotations
 
 import asyncio
-from email.message import EmailMessage
-from email.policy import SMTP
+from dataclasses import dataclass
 from typing import Literal
 
 import aiosmtplib
@@ -31,36 +34,33 @@ def _refusal(error: aiosmtplib.SMTPResponseException) -> MailRejected | MailDefe
     return MailRejected(code) if 500 <= error.code < 600 else MailDeferred(code)
 
 
-class SmtpMailer:
-    """Sends holding mails through an SMTP server (plain, STARTTLS or implicit TLS)."""
+@dataclass(frozen=True, slots=True)
+class _Server:
+    host: str
+    port: int
+    security: Literal["none", "starttls", "tls"]
+    username: str | None
+    password: SecretStr | None
+    timeout: float
 
-    def __init__(
-        self,
-        *,
-        host: str,
-        port: int,
-        security: Literal["none", "starttls", "tls"],
-        username: str | None,
-        password: SecretStr | None,
-        timeout_s: float,
-    ) -> None:
-        self._host = host
-        self._port = port
-        self._security = security
-        self._username = username
-        self._password = password
-        self._timeout = timeout_s
+
+class _Session:
+    """One kept-alive SMTP connection, used by one send at a time."""
+
+    def __init__(self, server: _Server) -> None:
+        self._server = server
         self._client: aiosmtplib.SMTP | None = None
 
     async def _connect(self) -> aiosmtplib.SMTP:
+        server = self._server
         client = aiosmtplib.SMTP(
-            hostname=self._host,
-            port=self._port,
-            use_tls=self._security == "tls",
-            start_tls=self._security == "starttls",
-            username=self._username,
-            password=self._password.get_secret_value() if self._password else None,
-            timeout=self._timeout,
+            hostname=server.host,
+            port=server.port,
+            use_tls=server.security == "tls",
+            start_tls=server.security == "starttls",
+            username=server.username,
+            password=server.password.get_secret_value() if server.password else None,
+            timeout=server.timeout,
         )
         try:
             await client.connect()
@@ -87,41 +87,41 @@ class SmtpMailer:
             await self._reset()
             raise _refusal(error) from error
         except _NETWORK as error:
-            self._abort()
+            self.abort()
             if kept is None:
                 raise MailDeferred(type(error).__name__) from error
             return await self._envelope(sender, recipient)  # the kept connection had gone stale
         return client
 
-    async def send(self, message: EmailMessage, *, sender: str, recipient: str) -> None:
-        """Send one message: ``MailRejected``/``MailDeferred`` when it surely was not handed
-        over, ``MailUncertain`` when the connection broke while DATA was in flight."""
+    async def send(self, data: bytes, sender: str, recipient: str) -> None:
+        timeout = self._server.timeout
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(timeout):
                 client = await self._envelope(sender, recipient)
         except TimeoutError as error:
-            self._abort()
+            self.abort()
             raise MailDeferred("timeout") from error
         try:
-            async with asyncio.timeout(self._timeout):
-                await client.data(message.as_bytes(policy=SMTP))
+            async with asyncio.timeout(timeout):
+                await client.data(data)
         except aiosmtplib.SMTPResponseException as error:
             await self._reset()
             raise _refusal(error) from error
         except _NETWORK as error:
-            self._abort()
+            self.abort()
             raise MailUncertain(type(error).__name__) from error
 
     async def _reset(self) -> None:
         if self._client is None or not self._client.is_connected:
             return
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(self._server.timeout):
                 await self._client.rset()
         except _NETWORK:
-            self._abort()
+            self.abort()
 
-    def _abort(self) -> None:
+    def abort(self) -> None:
+        """Drop the connection without a word (its state is unknown)."""
         client, self._client = self._client, None
         if client is not None:
             client.close()
@@ -132,7 +132,46 @@ class SmtpMailer:
         if client is None or not client.is_connected:
             return
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(self._server.timeout):
                 await client.quit()
         except _NETWORK:
             client.close()
+
+
+class SmtpMailer:
+    """Sends holding mails through an SMTP server (plain, STARTTLS or implicit TLS), over
+    up to ``connections`` kept-alive connections, one send on each at a time."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        security: Literal["none", "starttls", "tls"],
+        username: str | None,
+        password: SecretStr | None,
+        timeout_s: float,
+        connections: int = 1,
+    ) -> None:
+        self._server = _Server(host, port, security, username, password, timeout_s)
+        self._slots = asyncio.Semaphore(connections)
+        self._idle: list[_Session] = []  # at most ``connections`` sessions ever exist
+
+    async def send(self, message: bytes, *, sender: str, recipient: str) -> None:
+        """Send one encoded message: ``MailRejected``/``MailDeferred`` when it surely was not
+        handed over, ``MailUncertain`` when the connection broke while DATA was in flight. With
+        all connections busy, waits for one (callers bound their concurrency to ``connections``)."""
+        async with self._slots:
+            session = self._idle.pop() if self._idle else _Session(self._server)
+            try:
+                await session.send(message, sender, recipient)
+            except asyncio.CancelledError:
+                session.abort()  # cancelled mid-dialogue: the connection's state is unknown
+                raise
+            finally:
+                self._idle.append(session)
+
+    async def close(self) -> None:
+        """Say QUIT on every idle connection and forget them."""
+        sessions, self._idle = self._idle, []
+        await asyncio.gather(*(session.close() for session in sessions))

@@ -19,8 +19,15 @@ from faststream import TestApp
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 
 from schemas import AccountAction, OutboundContact, Task
+from schemas.dead_letters import DeadLetter
 from schemas.dossiers import DossierEvent
-from schemas.topics import ACCOUNT_ACTIONS, DOSSIER_EVENTS, OUTBOUND_CONTACTS, task_topic
+from schemas.topics import (
+    ACCOUNT_ACTIONS,
+    DEAD_LETTERS,
+    DOSSIER_EVENTS,
+    OUTBOUND_CONTACTS,
+    task_topic,
+)
 from services.common.store import Store, create_store, migrate
 from services.common.testing import SmtpSink, eventually
 from services.sla_watch.adapters.tables import sla_actions, sla_dossiers
@@ -40,6 +47,7 @@ class Seen:
     tasks: list[Task] = field(default_factory=list)
     contacts: list[OutboundContact] = field(default_factory=list)
     actions: list[AccountAction] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
 
     def types(self, dossier_id: str) -> list[str]:
         return [e.type for e in self.events if e.dossier_id == dossier_id]
@@ -107,6 +115,10 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
     @broker.subscriber(ACCOUNT_ACTIONS, group_id="test-actions")
     async def on_action(action: AccountAction) -> None:
         seen.actions.append(action)
+
+    @broker.subscriber(DEAD_LETTERS, group_id="test-dlq")
+    async def on_dead_letter(letter: DeadLetter) -> None:
+        seen.dead_letters.append(letter)
 
     try:
         async with TestKafkaBroker(broker), TestApp(app):
@@ -234,3 +246,14 @@ async def test_sla_events_of_an_unknown_dossier_are_recorded_and_skipped(
         count = await connection.scalar(sa.select(sa.func.count()).select_from(sla_dossiers))
     assert count == 0
     assert harness.seen.types("D-NEVER-OPENED") == ["reply_sent"]
+
+
+async def test_sla_a_bad_record_is_dead_lettered_and_the_others_still_folded(
+    harness: Harness,
+) -> None:
+    await harness.broker.publish(b'{"type": "dossier_opened", "dossier_id": 7}', DOSSIER_EVENTS)
+    await harness.publish(opened("D-AFTER", MONDAY))
+    await _until(lambda: harness.seen.types("D-AFTER") == ["dossier_opened", "deadline_set"])
+    # (The test's own spy on the topic dead-letters it too, under the same deterministic id.)
+    letters = {(d.dead_letter_id, d.reason_code) for d in harness.seen.dead_letters}
+    assert letters == {(f"sla-watch:{DOSSIER_EVENTS}/0@0", "invalid_contract")}

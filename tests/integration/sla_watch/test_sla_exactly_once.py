@@ -86,11 +86,14 @@ async def test_sla_sigkill_mid_send_then_restart_sends_each_mail_once(
 ) -> None:
     sink = GatedSmtpSink(accept=3, hold="rcpt").start()  # the 4th transaction waits at RCPT
     try:
-        victim = rig.start("sla-victim", SLA_WATCH_MAIL_BATCH_SIZE="3", **_smtp(sink))
+        # One sender lane: batches one after the other, so the crash lands on a known batch.
+        victim = rig.start(
+            "sla-victim", SLA_WATCH_MAIL_BATCH_SIZE="3", SLA_WATCH_SENDER_LANES="1", **_smtp(sink)
+        )
         ids = await _open_dossiers(rig, kafka, 8)
         rig.clock.set(HOLDING_TIME)
         assert await asyncio.to_thread(sink.held.wait, 20)
-        victim.kill()  # SIGKILL while the 4th mail is in flight, two more claimed, two queued
+        victim.kill()  # SIGKILL while the 2nd batch (mails 4-6) is at RCPT, two still queued
         sink.accept = None
         sink.released.set()
         assert len(sink.messages) == 3

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from email.message import EmailMessage
+from email.policy import SMTP
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ class Server:
         self.data = "250 Message accepted"
         self.stall = False
         self.received: list[bytes] = []
+        self.sessions: set[object] = set()
         self.port = free_port()
         server = self
 
@@ -37,6 +39,7 @@ class Server:
 
             async def handle_DATA(self, srv: Any, session: Any, envelope: Any) -> str:
                 server.received.append(envelope.original_content)
+                server.sessions.add(session.peer)
                 if server.stall:
                     await asyncio.sleep(5)
                 return server.data
@@ -68,7 +71,7 @@ def message() -> EmailMessage:
 
 
 async def send(smtp: SmtpMailer, recipient: str = "client@example.test") -> None:
-    await smtp.send(message(), sender="sc@eau.example", recipient=recipient)
+    await smtp.send(message().as_bytes(policy=SMTP), sender="sc@eau.example", recipient=recipient)
 
 
 async def test_sla_mails_go_over_one_kept_connection(server: Server) -> None:
@@ -121,3 +124,22 @@ async def test_sla_silence_after_data_is_an_unknown_outcome(server: Server) -> N
     server.stall = False
     await send(smtp)  # a fresh connection is opened
     await smtp.close()
+
+
+async def test_sla_concurrent_sends_share_a_bounded_pool_of_kept_connections(
+    server: Server,
+) -> None:
+    smtp = SmtpMailer(
+        host="127.0.0.1",
+        port=server.port,
+        security="none",
+        username=None,
+        password=None,
+        timeout_s=1,
+        connections=2,
+    )
+    await asyncio.gather(*(send(smtp) for _ in range(6)))
+    await asyncio.gather(*(send(smtp) for _ in range(4)))
+    await smtp.close()
+    assert len(server.received) == 10
+    assert len(server.sessions) == 2  # the pool's connections, reused for every mail

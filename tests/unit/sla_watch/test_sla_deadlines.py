@@ -15,7 +15,6 @@ from schemas.dossiers import (
     DossierCancelled,
     DossierClosed,
     DossierEvent,
-    DossierOpened,
     DossierRequalified,
     HoldingMailSent,
     Kind,
@@ -25,51 +24,17 @@ from schemas.dossiers import (
     ThirdPartyReceived,
 )
 from schemas.intake import Channel
-from services.sla_watch.domain.calendar import PARIS, DailyWindow
+from services.sla_watch.domain.calendar import DailyWindow
 from services.sla_watch.domain.deadlines import DeadlineState, SlaPolicy, apply, fold
+from services.sla_watch.testing import event_fields, opened, paris
 
 POLICY = SlaPolicy()
 MONDAY = "2026-06-08"
 
 
-def paris(day: str, hour: int = 0, minute: int = 0) -> dt.datetime:
-    """An aware Paris datetime from an ISO date and a wall-clock hour."""
-    return dt.datetime.combine(dt.date.fromisoformat(day), dt.time(hour, minute), tzinfo=PARIS)
-
-
-def opened(
-    at: dt.datetime,
-    channel: Channel = "letter",
-    *,
-    field_work: bool = False,
-    kind: Kind = "demande",
-    region: str | None = None,
-) -> DossierOpened:
-    return DossierOpened(
-        event_id="opened",
-        dossier_id="D1",
-        occurred_at=at,
-        item_id="item-1",
-        channel=channel,
-        contact_date=at,
-        dossier_type="FAC",
-        kind=kind,
-        urgency="normale",
-        service="mtc",
-        needs_field_work=field_work,
-        customer_ref="123456789",
-        reply_email="client@example.fr",
-        region=region,
-    )
-
-
-def common(at: dt.datetime, name: str) -> dict[str, Any]:
-    return {"event_id": f"{name}@{at.isoformat()}", "dossier_id": "D1", "occurred_at": at}
-
-
 def requalified(at: dt.datetime, *, field_work: bool = True, kind: Kind = "demande") -> Any:
     return DossierRequalified(
-        **common(at, "requalified"),
+        **event_fields("D1", at, "requalified"),
         dossier_type="FAC",
         kind=kind,
         urgency="normale",
@@ -79,15 +44,15 @@ def requalified(at: dt.datetime, *, field_work: bool = True, kind: Kind = "deman
 
 
 def awaited(at: dt.datetime) -> ThirdPartyAwaited:
-    return ThirdPartyAwaited(**common(at, "awaited"), third_party="mairie")
+    return ThirdPartyAwaited(**event_fields("D1", at, "awaited"), third_party="mairie")
 
 
 def received(at: dt.datetime) -> ThirdPartyReceived:
-    return ThirdPartyReceived(**common(at, "received"))
+    return ThirdPartyReceived(**event_fields("D1", at, "received"))
 
 
 def replied(at: dt.datetime) -> ReplySent:
-    return ReplySent(**common(at, "reply"), medium="email")
+    return ReplySent(**event_fields("D1", at, "reply"), medium="email")
 
 
 def run(*events: DossierEvent, policy: SlaPolicy = POLICY) -> DeadlineState:
@@ -109,7 +74,7 @@ def run(*events: DossierEvent, policy: SlaPolicy = POLICY) -> DeadlineState:
 def test_sla_opening_sets_the_deadline_per_channel_and_need(
     channel: Channel, field_work: bool, basis: str, due: dt.datetime
 ) -> None:
-    state = run(opened(paris(MONDAY, 10), channel, field_work=field_work))
+    state = run(opened("D1", paris(MONDAY, 10), channel, field_work=field_work))
     assert (state.basis, state.due_at, state.status) == (basis, due, "running")
     assert state.deadline_id == f"D1:{basis}"
     assert state.deadline is not None
@@ -128,7 +93,7 @@ def test_sla_opening_sets_the_deadline_per_channel_and_need(
 def test_sla_email_48_clock_hours_are_real_hours_across_dst(
     contact: dt.datetime, due: dt.datetime
 ) -> None:
-    state = run(opened(contact, "email"))
+    state = run(opened("D1", contact, "email"))
     assert state.due_at == due
     assert state.due_at - contact == dt.timedelta(hours=48)
 
@@ -148,14 +113,14 @@ def test_sla_email_48_working_hours_mode(
     if window is not None:
         settings["working_hours"] = {"start": dt.time(window[0]), "end": dt.time(window[1])}
     policy = SlaPolicy.model_validate(settings)
-    state = run(opened(contact, "email"), policy=policy)
+    state = run(opened("D1", contact, "email"), policy=policy)
     assert state.due_at == due
     assert "ouvrées" in state.basis_reason
 
 
 def test_sla_region_calendar_applies_alsace_moselle_holidays() -> None:
-    national = run(opened(paris("2026-03-30", 10), region="75"))
-    moselle = run(opened(paris("2026-03-30", 10), region="57"))
+    national = run(opened("D1", paris("2026-03-30", 10), region="75"))
+    moselle = run(opened("D1", paris("2026-03-30", 10), region="57"))
     assert national.due_at == paris("2026-04-07", 10)  # Easter Monday only
     assert moselle.due_at == paris("2026-04-08", 10)  # Good Friday as well
     assert moselle.region == "57"
@@ -163,14 +128,14 @@ def test_sla_region_calendar_applies_alsace_moselle_holidays() -> None:
 
 def test_sla_unknown_region_falls_back_to_the_default_region_with_a_reason() -> None:
     policy = SlaPolicy(default_region="67")
-    state = run(opened(paris(MONDAY, 10), region="99"), policy=policy)
+    state = run(opened("D1", paris(MONDAY, 10), region="99"), policy=policy)
     assert state.region == "67"
     assert any("99" in reason for reason in state.reasons)
-    assert run(opened(paris(MONDAY, 10)), policy=policy).region == "67"
+    assert run(opened("D1", paris(MONDAY, 10)), policy=policy).region == "67"
 
 
 def test_sla_requalified_to_field_work_counts_15_days_from_the_original_contact() -> None:
-    state = run(opened(paris(MONDAY, 10), "email"), requalified(paris("2026-06-11", 15)))
+    state = run(opened("D1", paris(MONDAY, 10), "email"), requalified(paris("2026-06-11", 15)))
     assert (state.basis, state.due_at) == ("15wd", paris("2026-06-29", 10))
     assert state.deadline_id == "D1:15wd"
     assert "contact initial" in state.reasons[-1]
@@ -178,7 +143,7 @@ def test_sla_requalified_to_field_work_counts_15_days_from_the_original_contact(
 
 def test_sla_requalified_away_from_field_work_keeps_15_days() -> None:
     state = run(
-        opened(paris(MONDAY, 10), field_work=True),
+        opened("D1", paris(MONDAY, 10), field_work=True),
         requalified(paris("2026-06-09", 10), field_work=False, kind="reclamation"),
     )
     assert (state.basis, state.due_at, state.kind) == (
@@ -191,7 +156,7 @@ def test_sla_requalified_away_from_field_work_keeps_15_days() -> None:
 
 def test_sla_requalified_after_the_reply_keeps_the_deadline_met() -> None:
     state = run(
-        opened(paris(MONDAY, 10)),
+        opened("D1", paris(MONDAY, 10)),
         replied(paris("2026-06-09", 10)),
         requalified(paris("2026-06-10")),
     )
@@ -200,11 +165,11 @@ def test_sla_requalified_after_the_reply_keeps_the_deadline_met() -> None:
 
 
 def test_sla_third_party_pauses_the_clock_and_resumes_with_the_time_left() -> None:
-    state = run(opened(paris(MONDAY, 10)), awaited(paris("2026-06-10", 10)))
+    state = run(opened("D1", paris(MONDAY, 10)), awaited(paris("2026-06-10", 10)))
     assert (state.status, state.due_at, state.deadline) == ("paused", None, None)
     assert state.left == dt.timedelta(days=3)  # Wednesday 10:00 → Monday 10:00
     state = run(
-        opened(paris(MONDAY, 10)),
+        opened("D1", paris(MONDAY, 10)),
         awaited(paris("2026-06-10", 10)),
         received(paris("2026-06-22", 15)),
     )
@@ -215,7 +180,7 @@ def test_sla_third_party_pauses_the_clock_and_resumes_with_the_time_left() -> No
 
 def test_sla_third_party_pause_on_a_48_clock_hour_deadline() -> None:
     state = run(
-        opened(paris(MONDAY, 10), "email"),
+        opened("D1", paris(MONDAY, 10), "email"),
         awaited(paris("2026-06-09", 10)),
         received(paris("2026-06-12", 14)),
     )
@@ -224,7 +189,7 @@ def test_sla_third_party_pause_on_a_48_clock_hour_deadline() -> None:
 
 def test_sla_two_pauses_add_up() -> None:
     state = run(
-        opened(paris(MONDAY, 10)),
+        opened("D1", paris(MONDAY, 10)),
         awaited(paris("2026-06-09", 10)),
         received(paris("2026-06-11", 10)),
         awaited(paris("2026-06-12", 10)),
@@ -236,7 +201,7 @@ def test_sla_two_pauses_add_up() -> None:
 
 def test_sla_requalification_while_paused_recomputes_the_time_left() -> None:
     events: list[DossierEvent] = [
-        opened(paris(MONDAY, 10)),
+        opened("D1", paris(MONDAY, 10)),
         awaited(paris("2026-06-10", 10)),
         requalified(paris("2026-06-15", 10)),
     ]
@@ -248,7 +213,7 @@ def test_sla_requalification_while_paused_recomputes_the_time_left() -> None:
 
 def test_sla_pause_after_the_due_instant_keeps_no_time_left() -> None:
     state = run(
-        opened(paris(MONDAY, 10)),
+        opened("D1", paris(MONDAY, 10)),
         awaited(paris("2026-06-16", 10)),
         received(paris("2026-06-20", 9)),
     )
@@ -257,7 +222,7 @@ def test_sla_pause_after_the_due_instant_keeps_no_time_left() -> None:
 
 def test_sla_resume_stamped_before_its_pause_restarts_at_the_pause() -> None:
     state = run(
-        opened(paris(MONDAY, 10)),
+        opened("D1", paris(MONDAY, 10)),
         awaited(paris("2026-06-10", 10)),
         received(paris("2026-06-10", 9)),
     )
@@ -266,12 +231,12 @@ def test_sla_resume_stamped_before_its_pause_restarts_at_the_pause() -> None:
 
 def test_sla_multi_contact_keeps_the_original_deadline() -> None:
     attached = ContactAttached(
-        **common(paris("2026-06-12", 9), "attached"),
+        **event_fields("D1", paris("2026-06-12", 9), "attached"),
         item_id="item-2",
         channel="email",
         contact_date=paris("2026-06-12", 9),
     )
-    state = run(opened(paris(MONDAY, 10)), attached)
+    state = run(opened("D1", paris(MONDAY, 10)), attached)
     assert (state.basis, state.due_at) == ("5wd", paris("2026-06-15", 10))
     assert "4.8" in state.reasons[-1]
 
@@ -284,14 +249,14 @@ def test_sla_multi_contact_keeps_the_original_deadline() -> None:
     ],
 )
 def test_sla_reply_meets_the_deadline(reply_at: dt.datetime, verdict: str) -> None:
-    state = run(opened(paris(MONDAY, 10)), replied(reply_at))
+    state = run(opened("D1", paris(MONDAY, 10)), replied(reply_at))
     assert (state.status, state.replied_at, state.deadline) == ("met", reply_at, None)
     assert verdict in state.reasons[-1]
 
 
 def test_sla_reply_while_paused_meets_the_deadline() -> None:
     state = run(
-        opened(paris(MONDAY, 10)), awaited(paris("2026-06-09")), replied(paris("2026-06-10"))
+        opened("D1", paris(MONDAY, 10)), awaited(paris("2026-06-09")), replied(paris("2026-06-10"))
     )
     assert (state.status, state.left) == ("met", None)
 
@@ -299,19 +264,25 @@ def test_sla_reply_while_paused_meets_the_deadline() -> None:
 @pytest.mark.parametrize(
     ("end", "status"),
     [
-        pytest.param(DossierClosed(**common(paris("2026-06-09"), "closed")), "closed", id="closed"),
         pytest.param(
-            DossierCancelled(**common(paris("2026-06-09"), "cancelled"), reason="client"),
+            DossierClosed(**event_fields("D1", paris("2026-06-09"), "closed")),
+            "closed",
+            id="closed",
+        ),
+        pytest.param(
+            DossierCancelled(
+                **event_fields("D1", paris("2026-06-09"), "cancelled"), reason="client"
+            ),
             "cancelled",
             id="cancelled",
         ),
     ],
 )
 def test_sla_closure_or_cancellation_ends_the_deadline(end: DossierEvent, status: str) -> None:
-    state = run(opened(paris(MONDAY, 10)), end)
+    state = run(opened("D1", paris(MONDAY, 10)), end)
     assert (state.status, state.deadline, state.is_open) == (status, None, False)
     later = run(
-        opened(paris(MONDAY, 10)),
+        opened("D1", paris(MONDAY, 10)),
         end,
         awaited(paris("2026-06-10")),
         received(paris("2026-06-11")),
@@ -323,19 +294,19 @@ def test_sla_closure_or_cancellation_ends_the_deadline(end: DossierEvent, status
 
 def test_sla_own_events_are_recorded_even_after_closure() -> None:
     state = run(
-        opened(paris(MONDAY, 10)),
+        opened("D1", paris(MONDAY, 10)),
         DeadlineSet(
-            **common(paris(MONDAY, 10), "set"),
+            **event_fields("D1", paris(MONDAY, 10), "set"),
             deadline_id="D1:5wd",
             basis="5wd",
             due_at=paris("2026-06-15", 10),
         ),
-        DossierClosed(**common(paris("2026-06-12"), "closed")),
+        DossierClosed(**event_fields("D1", paris("2026-06-12"), "closed")),
         HoldingMailSent(
-            **common(paris("2026-06-12"), "mail"), deadline_id="D1:5wd", medium="email"
+            **event_fields("D1", paris("2026-06-12"), "mail"), deadline_id="D1:5wd", medium="email"
         ),
         SlaBreached(
-            **common(paris("2026-06-15", 11), "breach"),
+            **event_fields("D1", paris("2026-06-15", 11), "breach"),
             deadline_id="D1:5wd",
             due_at=paris("2026-06-15", 10),
         ),
@@ -351,28 +322,29 @@ def test_sla_events_before_the_opening_are_ignored() -> None:
 
 
 def test_sla_repeated_events_change_nothing() -> None:
-    first = run(opened(paris(MONDAY, 10)), awaited(paris("2026-06-09", 10)))
+    first = run(opened("D1", paris(MONDAY, 10)), awaited(paris("2026-06-09", 10)))
     again = run(
-        opened(paris(MONDAY, 10)),
-        opened(paris("2026-06-09", 10), "email"),
+        opened("D1", paris(MONDAY, 10)),
+        opened("D1", paris("2026-06-09", 10), "email"),
         awaited(paris("2026-06-09", 10)),
         awaited(paris("2026-06-09", 11)),
     )
     assert replace(again, applied=first.applied) == first
-    resumed = run(opened(paris(MONDAY, 10)), received(paris("2026-06-09")))
-    assert replace(resumed, applied=frozenset({"opened"})) == run(opened(paris(MONDAY, 10)))
+    opening = opened("D1", paris(MONDAY, 10))
+    resumed = run(opening, received(paris("2026-06-09")))
+    assert replace(resumed, applied=frozenset({opening.event_id})) == run(opening)
 
 
 def test_sla_redelivered_events_are_applied_once() -> None:
     attached = ContactAttached(
-        **common(paris("2026-06-09", 9), "attached"),
+        **event_fields("D1", paris("2026-06-09", 9), "attached"),
         item_id="item-2",
         channel="phone",
         contact_date=paris("2026-06-09", 9),
     )
-    once = run(opened(paris(MONDAY, 10)), attached, awaited(paris("2026-06-10", 10)))
+    once = run(opened("D1", paris(MONDAY, 10)), attached, awaited(paris("2026-06-10", 10)))
     twice = run(
-        opened(paris(MONDAY, 10)),
+        opened("D1", paris(MONDAY, 10)),
         attached,
         awaited(paris("2026-06-10", 10)),
         attached,

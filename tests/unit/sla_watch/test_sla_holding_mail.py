@@ -14,13 +14,11 @@ from schemas.dossiers import (
     DossierOpened,
     DossierRequalified,
     HoldingMailSent,
-    Kind,
     ReplySent,
     SlaBreached,
     ThirdPartyAwaited,
     ThirdPartyReceived,
 )
-from schemas.intake import Channel
 from services.sla_watch.domain import (
     DeadlineState,
     DeclareBreach,
@@ -36,45 +34,11 @@ from services.sla_watch.domain import (
     plan_holding_mail,
     quote_deadline,
 )
-from services.sla_watch.domain.calendar import PARIS, UnknownRegion
+from services.sla_watch.domain.calendar import UnknownRegion
+from services.sla_watch.testing import event_fields, opened, paris
 
 POLICY = SlaPolicy()
 LETTER_DUE = "2026-06-15"  # a letter of Monday 2026-06-08 10:00 is due Monday 15 at 10:00
-
-
-def paris(day: str, hour: int = 0, minute: int = 0) -> dt.datetime:
-    """An aware Paris datetime from an ISO date and a wall-clock hour."""
-    return dt.datetime.combine(dt.date.fromisoformat(day), dt.time(hour, minute), tzinfo=PARIS)
-
-
-def opened(
-    at: dt.datetime,
-    channel: Channel = "letter",
-    *,
-    field_work: bool = False,
-    kind: Kind = "demande",
-    customer_ref: str | None = "123456789",
-    reply_email: str | None = "client@example.fr",
-) -> DossierOpened:
-    return DossierOpened(
-        event_id="opened",
-        dossier_id="D1",
-        occurred_at=at,
-        item_id="item-1",
-        channel=channel,
-        contact_date=at,
-        dossier_type="FAC",
-        kind=kind,
-        urgency="normale",
-        service="mtc",
-        needs_field_work=field_work,
-        customer_ref=customer_ref,
-        reply_email=reply_email,
-    )
-
-
-def common(at: dt.datetime, name: str) -> dict[str, Any]:
-    return {"event_id": f"{name}@{at.isoformat()}", "dossier_id": "D1", "occurred_at": at}
 
 
 def run(*events: DossierEvent, policy: SlaPolicy = POLICY, announce: bool = True) -> DeadlineState:
@@ -83,7 +47,7 @@ def run(*events: DossierEvent, policy: SlaPolicy = POLICY, announce: bool = True
     assert state is not None
     if announce and state.due_at is not None:
         announced = DeadlineSet(
-            **common(state.contact_at, "set"),
+            **event_fields("D1", state.contact_at, "set"),
             deadline_id=state.deadline_id,
             basis=state.basis,
             due_at=state.due_at,
@@ -94,7 +58,7 @@ def run(*events: DossierEvent, policy: SlaPolicy = POLICY, announce: bool = True
 
 
 def letter(**options: Any) -> DossierOpened:
-    return opened(paris("2026-06-08", 10), **options)
+    return opened("D1", paris("2026-06-08", 10), **options)
 
 
 def plan(*events: DossierEvent, policy: SlaPolicy = POLICY) -> HoldingMailPlan | NoHoldingSlot:
@@ -108,11 +72,19 @@ def plan(*events: DossierEvent, policy: SlaPolicy = POLICY) -> HoldingMailPlan |
     [
         pytest.param(letter(), paris("2026-06-12", 10), id="letter-one-working-day-before"),
         pytest.param(letter(field_work=True), paris("2026-06-26", 10), id="field-work"),
-        pytest.param(opened(paris("2026-05-06", 10)), paris("2026-05-13", 10), id="over-ascension"),
-        pytest.param(opened(paris("2026-06-09", 10), "email"), paris("2026-06-11", 8), id="email"),
-        pytest.param(opened(paris("2026-06-08", 20)), paris("2026-06-15", 8), id="evening-letter"),
         pytest.param(
-            opened(paris("2026-06-12", 10), "email"), paris("2026-06-12", 18, 30), id="email-fri"
+            opened("D1", paris("2026-05-06", 10)), paris("2026-05-13", 10), id="over-ascension"
+        ),
+        pytest.param(
+            opened("D1", paris("2026-06-09", 10), "email"), paris("2026-06-11", 8), id="email"
+        ),
+        pytest.param(
+            opened("D1", paris("2026-06-08", 20)), paris("2026-06-15", 8), id="evening-letter"
+        ),
+        pytest.param(
+            opened("D1", paris("2026-06-12", 10), "email"),
+            paris("2026-06-12", 18, 30),
+            id="email-fri",
         ),
     ],
 )
@@ -128,7 +100,7 @@ def test_sla_holding_mail_is_planned_in_the_window_before_the_deadline(
 
 def test_sla_holding_mail_on_a_48_working_hour_deadline() -> None:
     policy = SlaPolicy(email_counting="working_hours")
-    result = plan(opened(paris("2026-06-12", 10), "email"), policy=policy)
+    result = plan(opened("D1", paris("2026-06-12", 10), "email"), policy=policy)
     assert isinstance(result, HoldingMailPlan)
     assert (result.send_at, result.due_at) == (paris("2026-06-16", 8), paris("2026-06-16", 10))
 
@@ -136,8 +108,10 @@ def test_sla_holding_mail_on_a_48_working_hour_deadline() -> None:
 def test_sla_holding_mail_never_before_the_clock_restarted() -> None:
     result = plan(
         letter(),
-        ThirdPartyAwaited(**common(paris(LETTER_DUE, 9), "awaited"), third_party="mairie"),
-        ThirdPartyReceived(**common(paris("2026-06-23", 14), "received")),
+        ThirdPartyAwaited(
+            **event_fields("D1", paris(LETTER_DUE, 9), "awaited"), third_party="mairie"
+        ),
+        ThirdPartyReceived(**event_fields("D1", paris("2026-06-23", 14), "received")),
     )
     assert isinstance(result, HoldingMailPlan)
     assert (result.send_at, result.due_at) == (paris("2026-06-23", 14), paris("2026-06-23", 15))
@@ -147,13 +121,13 @@ def test_sla_holding_mail_never_before_the_clock_restarted() -> None:
     ("event", "policy", "reason"),
     [
         pytest.param(
-            opened(paris("2026-06-12", 10), "email"),
+            opened("D1", paris("2026-06-12", 10), "email"),
             SlaPolicy(earlier_slot_fallback=False),
             "pas de courrier d'attente",
             id="fallback-disabled",
         ),
         pytest.param(
-            opened(paris("2026-06-12", 18, 45), "email"),
+            opened("D1", paris("2026-06-12", 18, 45), "email"),
             POLICY,
             "aucun créneau d'envoi ouvré avant l'échéance 2026-06-14 18:45",
             id="friday-evening-email",
@@ -188,7 +162,7 @@ def test_sla_new_deadline_is_published_with_its_planned_holding_mail() -> None:
     [pytest.param("client@example.fr", "email", id="email"), pytest.param(None, "outbound_call")],
 )
 def test_sla_holding_mail_is_due_at_its_planned_time(reply_email: str | None, medium: str) -> None:
-    state = run(letter(reply_email=reply_email))
+    state = run(letter(email=reply_email))
     assert due_actions(state, paris("2026-06-12", 9, 59), POLICY) == ()
     (action,) = due_actions(state, paris("2026-06-12", 10), POLICY)
     assert isinstance(action, SendHoldingMail)
@@ -198,7 +172,7 @@ def test_sla_holding_mail_is_due_at_its_planned_time(reply_email: str | None, me
 
 def test_sla_holding_mail_goes_out_once_per_deadline() -> None:
     sent = HoldingMailSent(
-        **common(paris("2026-06-12", 10), "mail"), deadline_id="D1:5wd", medium="email"
+        **event_fields("D1", paris("2026-06-12", 10), "mail"), deadline_id="D1:5wd", medium="email"
     )
     state = run(letter(), sent)
     assert due_actions(state, paris("2026-06-12", 11), POLICY) == ()
@@ -223,7 +197,7 @@ def test_sla_breach_is_declared_once_when_the_deadline_passes() -> None:
     assert action.action_id == "D1:5wd:breach"
     assert "dépassée sans réponse" in action.reason
     breached = SlaBreached(
-        **common(paris(LETTER_DUE, 10), "breach"),
+        **event_fields("D1", paris(LETTER_DUE, 10), "breach"),
         deadline_id="D1:5wd",
         due_at=paris(LETTER_DUE, 10),
     )
@@ -234,13 +208,18 @@ def test_sla_breach_is_declared_once_when_the_deadline_passes() -> None:
     "end",
     [
         pytest.param(
-            ThirdPartyAwaited(**common(paris("2026-06-09"), "awaited"), third_party="mairie"),
+            ThirdPartyAwaited(
+                **event_fields("D1", paris("2026-06-09"), "awaited"), third_party="mairie"
+            ),
             id="awaiting-third-party",
         ),
         pytest.param(
-            ReplySent(**common(paris("2026-06-09"), "reply"), medium="letter"), id="replied"
+            ReplySent(**event_fields("D1", paris("2026-06-09"), "reply"), medium="letter"),
+            id="replied",
         ),
-        pytest.param(DossierClosed(**common(paris("2026-06-09"), "closed")), id="closed"),
+        pytest.param(
+            DossierClosed(**event_fields("D1", paris("2026-06-09"), "closed")), id="closed"
+        ),
     ],
 )
 def test_sla_no_holding_mail_nor_breach_when_paused_replied_or_closed(end: DossierEvent) -> None:
@@ -261,7 +240,7 @@ def test_sla_no_holding_mail_nor_breach_when_paused_replied_or_closed(end: Dossi
 def test_sla_complaint_open_at_the_end_of_its_working_day_suspends_the_direct_debit(
     opened_at: dt.datetime, not_yet: dt.datetime, check_at: dt.datetime
 ) -> None:
-    state = run(opened(opened_at, "email", kind="reclamation"))
+    state = run(opened("D1", opened_at, "email", kind="reclamation", customer_ref="123456789"))
     assert not any(isinstance(a, SuspendDirectDebit) for a in due_actions(state, not_yet, POLICY))
     suspend = [a for a in due_actions(state, check_at, POLICY) if isinstance(a, SuspendDirectDebit)]
     assert [(a.action_id, a.customer_ref) for a in suspend] == [
@@ -271,8 +250,8 @@ def test_sla_complaint_open_at_the_end_of_its_working_day_suspends_the_direct_de
 
 
 def test_sla_complaint_replied_but_still_open_is_not_resolved() -> None:
-    reply = ReplySent(**common(paris("2026-06-08", 12), "reply"), medium="email")
-    state = run(opened(paris("2026-06-08", 10), kind="reclamation"), reply)
+    reply = ReplySent(**event_fields("D1", paris("2026-06-08", 12), "reply"), medium="email")
+    state = run(opened("D1", paris("2026-06-08", 10), kind="reclamation"), reply)
     (action,) = due_actions(state, paris("2026-06-08", 19), POLICY)
     assert isinstance(action, SuspendDirectDebit)
 
@@ -282,15 +261,15 @@ def test_sla_complaint_replied_but_still_open_is_not_resolved() -> None:
     [
         pytest.param(
             [
-                opened(paris("2026-06-08", 10), kind="reclamation"),
-                DossierClosed(**common(paris("2026-06-08", 17), "closed")),
+                opened("D1", paris("2026-06-08", 10), kind="reclamation"),
+                DossierClosed(**event_fields("D1", paris("2026-06-08", 17), "closed")),
             ],
             paris("2026-06-08", 19),
             id="resolved-the-same-day",
         ),
         pytest.param([letter()], paris("2026-06-08", 19), id="demande"),
         pytest.param(
-            [opened(paris("2026-06-08", 10), kind="reclamation", customer_ref=None)],
+            [opened("D1", paris("2026-06-08", 10), kind="reclamation", customer_ref=None)],
             paris("2026-06-08", 19),
             id="no-customer-reference",
         ),
@@ -303,7 +282,7 @@ def test_sla_no_direct_debit_suspension(events: list[DossierEvent], now: dt.date
 
 def test_sla_complaint_requalified_later_suspends_at_once() -> None:
     requalified = DossierRequalified(
-        **common(paris("2026-06-10", 10), "requalified"),
+        **event_fields("D1", paris("2026-06-10", 10), "requalified"),
         dossier_type="FAC",
         kind="reclamation",
         urgency="normale",
@@ -321,16 +300,16 @@ def test_sla_next_check_follows_the_plan() -> None:
     assert next_check_at(run(letter(), announce=False), monday, POLICY) == monday
     assert next_check_at(run(letter()), monday, POLICY) == paris("2026-06-12", 10)
     sent = HoldingMailSent(
-        **common(paris("2026-06-12", 10), "mail"), deadline_id="D1:5wd", medium="email"
+        **event_fields("D1", paris("2026-06-12", 10), "mail"), deadline_id="D1:5wd", medium="email"
     )
     assert next_check_at(run(letter(), sent), monday, POLICY) == paris(LETTER_DUE, 10)
     breached = SlaBreached(
-        **common(paris(LETTER_DUE, 10), "breach"),
+        **event_fields("D1", paris(LETTER_DUE, 10), "breach"),
         deadline_id="D1:5wd",
         due_at=paris(LETTER_DUE, 10),
     )
     assert next_check_at(run(letter(), sent, breached), paris(LETTER_DUE, 11), POLICY) is None
-    complaint = run(opened(monday, kind="reclamation"))
+    complaint = run(opened("D1", monday, kind="reclamation"))
     assert next_check_at(complaint, monday, POLICY) == paris("2026-06-08", 19)
     done = {"D1:suspend_direct_debit"}
     assert next_check_at(complaint, paris("2026-06-09"), POLICY, done=done) == paris(

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from email import policy
+from email.parser import BytesParser
+from email.policy import SMTP
 
 import pytest
 
@@ -80,3 +83,32 @@ def test_sla_holding_mail_message_is_deterministic_and_auto_submitted() -> None:
     assert message["To"] == "client@example.test"
     assert message["Date"] == "Fri, 12 Jun 2026 10:00:00 +0200"
     assert message.as_bytes().isascii()  # quoted-printable body, RFC 2047 subject
+
+
+@pytest.mark.parametrize(
+    ("recipient", "apologies"),
+    [
+        pytest.param("client@example.test", False, id="plain"),
+        pytest.param("jean-marie.o'neil+sav@mail.example.fr", True, id="apologies"),
+        pytest.param("Client <client@example.test>", False, id="display-name-fallback"),
+    ],
+)
+def test_sla_encoded_mail_says_what_the_composed_message_says(
+    recipient: str, apologies: bool
+) -> None:
+    composer = MailComposer(mail_from="Service Client <service.client@eau.example>")
+    message_id = message_id_for("DOS-ABC:5wd:holding_mail", "eau.example")
+    parser = BytesParser(policy=policy.default)
+    composed = composer.compose(
+        facts(apologies=apologies), recipient=recipient, message_id=message_id, now=NOW
+    ).as_bytes(policy=SMTP)
+    encoded = composer.encode(
+        facts(apologies=apologies), recipient=recipient, message_id=message_id, now=NOW
+    )
+    parsed, expected = parser.parsebytes(encoded), parser.parsebytes(composed)
+    assert list(parsed.items()) == list(expected.items())
+    assert parsed.get_content() == expected.get_content()
+    assert parsed["Content-Language"] == "fr"
+    assert encoded.isascii()
+    assert all(len(line) <= 78 for line in encoded.split(b"\r\n"))
+    assert b"\n" not in encoded.replace(b"\r\n", b"")  # CRLF lines only

@@ -1,0 +1,271 @@
+"""The holding-mail sender's batch path on both store backends, with a scripted mailer.
+
+One batch is claimed in one transaction, sent concurrently (bounded), and
+recorded in one transaction: sent mails with their events in the outbox,
+refusals as outbound calls, 4xx back to the queue with a backoff, unknown
+outcomes left to the lease, and nothing recorded for a mail whose claim was
+taken over. The SMTP and multi-process sides are in tests/integration/sla_watch/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from dataclasses import dataclass
+
+import pytest
+import sqlalchemy as sa
+from faststream.kafka import KafkaBroker
+
+from schemas.dossiers import DossierEventAdapter
+from schemas.topics import DOSSIER_EVENTS, OUTBOUND_CONTACTS, task_topic
+from services.common.outbox import OutboxRelay
+from services.common.store import Store
+from services.common.store.tables import outbox
+from services.sla_watch.adapters.composer import MailComposer
+from services.sla_watch.adapters.tables import sla_actions
+from services.sla_watch.domain import SlaPolicy
+from services.sla_watch.errors import MailDeferred, MailError, MailRejected, MailUncertain
+from services.sla_watch.sender import HoldingMailSender, SenderOptions
+from services.sla_watch.service import SlaWatchService
+from services.sla_watch.testing import ScriptedMailer, opened, paris, replied
+
+MONDAY = paris("2026-06-08", 10)
+HOLDING_TIME = paris("2026-06-12", 10)  # one working day before a Monday letter's deadline
+
+
+class _Clock:
+    def __init__(self, at: dt.datetime) -> None:
+        self.at = at
+
+    def now(self) -> dt.datetime:
+        return self.at
+
+
+class _KeptOutbox(OutboxRelay):
+    """Leaves the outbox rows where they are, for the test to read."""
+
+    async def flush(self) -> int:
+        return 0
+
+
+@dataclass
+class Rig:
+    store: Store
+    service: SlaWatchService
+
+    def sender(
+        self,
+        mailer: ScriptedMailer,
+        *,
+        batch: int,
+        concurrency: int,
+        record_within: dt.timedelta = dt.timedelta(seconds=5),
+    ) -> HoldingMailSender:
+        options = SenderOptions(
+            envelope_sender="service.client@eau.example",
+            apology_types=frozenset(),
+            batch_size=batch,
+            concurrency=concurrency,
+            lease=dt.timedelta(seconds=30),
+            smtp_timeout=dt.timedelta(seconds=2),
+            record_within=record_within,
+        )
+        composer = MailComposer(mail_from="Service Client <service.client@eau.example>")
+        return HoldingMailSender(self.store, self.service, mailer, composer, options)
+
+    async def queue(self, count: int) -> list[str]:
+        """Open ``count`` letters on Monday and let their holding mails fall due."""
+        ids = [f"D{n}" for n in range(count)]
+        assert isinstance(self.service.clock, _Clock)
+        self.service.clock.at = MONDAY
+        for dossier_id in ids:
+            await self.service.record(opened(dossier_id, MONDAY, email=address(dossier_id)))
+        self.service.clock.at = HOLDING_TIME
+        while await self.service.tick():
+            pass
+        return ids
+
+    async def ledger(self) -> dict[str, sa.Row[tuple[object, ...]]]:
+        async with self.store.engine.connect() as connection:
+            rows = (await connection.execute(sa.select(sla_actions))).all()
+        return {str(row.dossier_id): row for row in rows if row.kind == "holding_mail"}
+
+    async def published(self, topic: str) -> list[str]:
+        query = sa.select(outbox.c.payload).where(outbox.c.topic == topic).order_by(outbox.c.id)
+        async with self.store.engine.connect() as connection:
+            return [str(p) for p in (await connection.execute(query)).scalars().all()]
+
+    async def mailed(self) -> dict[str, str]:
+        """Dossier id → medium of each ``HoldingMailSent`` in the outbox."""
+        events = [
+            DossierEventAdapter.validate_json(p) for p in await self.published(DOSSIER_EVENTS)
+        ]
+        return {e.dossier_id: e.medium for e in events if e.type == "holding_mail_sent"}
+
+
+def address(dossier_id: str) -> str:
+    return f"{dossier_id.lower()}@example.test"
+
+
+def utc(value: object) -> dt.datetime:
+    """A stored instant, aware (SQLite hands back naive UTC)."""
+    assert isinstance(value, dt.datetime)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def rig(store: Store) -> Rig:
+    relay = _KeptOutbox(store, KafkaBroker())
+    clock = _Clock(MONDAY)
+    service = SlaWatchService(
+        store, relay, policy=SlaPolicy(), clock=clock, mail_domain="eau.example"
+    )
+    return Rig(store, service)
+
+
+async def test_sla_sender_claims_a_batch_sends_it_concurrently_and_records_it(rig: Rig) -> None:
+    ids = await rig.queue(6)
+    claims: list[set[tuple[object, ...]]] = []
+
+    async def look(_recipient: str) -> None:  # mid-send: every mail of the batch is claimed
+        rows = (await rig.ledger()).values()
+        claims.append({(row.status, row.claim_token) for row in rows})
+
+    mailer = ScriptedMailer(during=look)
+    sender = rig.sender(mailer, batch=6, concurrency=3)
+    assert await sender.run_once() == 6
+    assert mailer.most_in_flight == 3
+    ((status, token),) = claims[0]  # one claim token for the whole batch, committed first
+    assert status == "sending"
+    assert token is not None
+    ledger = await rig.ledger()
+    assert {(row.status, row.medium, row.claim_token) for row in ledger.values()} == {
+        ("sent", "email", token)
+    }
+    assert sorted(str(m["X-Aiguillage-Dossier"]) for m in mailer.parsed()) == ids
+    assert {str(m["Message-ID"]) for m in mailer.parsed()} == {
+        str(row.message_id) for row in ledger.values()
+    }
+    assert await rig.mailed() == dict.fromkeys(ids, "email")
+    assert len(await rig.published(OUTBOUND_CONTACTS)) == 6
+    assert await sender.run_once() == 0  # idle: the loop may sleep
+    assert len(mailer.sent) == 6
+
+
+async def test_sla_one_batch_records_each_outcome_by_what_it_means(rig: Rig) -> None:
+    await rig.queue(4)
+    failures: dict[str, MailError] = {
+        address("D0"): MailRejected("550"),
+        address("D1"): MailDeferred("451"),
+        address("D2"): MailUncertain("ConnectionResetError"),
+    }
+    sender = rig.sender(ScriptedMailer(failures), batch=10, concurrency=4)
+    before = dt.datetime.now(dt.UTC)
+    assert await sender.run_once() == 4
+    ledger = await rig.ledger()
+    assert (ledger["D0"].status, ledger["D0"].medium, ledger["D0"].last_error) == (
+        "sent",
+        "outbound_call",
+        "550",
+    )
+    deferred = ledger["D1"]
+    assert (deferred.status, deferred.claim_token, deferred.last_error) == ("pending", None, "451")
+    assert utc(deferred.available_at) >= before + dt.timedelta(seconds=10)  # backoff, real time
+    unknown = ledger["D2"]  # the server may have it: left to the lease, then resent
+    assert (unknown.status, unknown.uncertain) == ("sending", 0)
+    assert utc(unknown.available_at) > dt.datetime.now(dt.UTC)
+    assert (ledger["D3"].status, ledger["D3"].medium) == ("sent", "email")
+    assert await rig.mailed() == {"D0": "outbound_call", "D3": "email"}
+    (call,) = await rig.published(task_topic("customer_service"))
+    assert '"D0"' in call
+    assert "outbound_call" in call
+
+
+async def test_sla_a_claim_taken_over_mid_send_is_not_recorded_by_the_first_sender(
+    rig: Rig,
+) -> None:
+    await rig.queue(2)
+
+    async def take_over(recipient: str) -> None:  # D1's lease lapsed; another instance has it
+        if recipient == address("D1"):
+            async with rig.store.transaction() as connection:
+                await connection.execute(
+                    sla_actions.update()
+                    .where(sla_actions.c.dossier_id == "D1")
+                    .values(claim_token="another-instance")
+                )
+
+    sender = rig.sender(ScriptedMailer(during=take_over), batch=2, concurrency=2)
+    assert await sender.run_once() == 2
+    ledger = await rig.ledger()
+    assert (ledger["D0"].status, ledger["D1"].status) == ("sent", "sending")
+    assert ledger["D1"].claim_token == "another-instance"
+    assert await rig.mailed() == {"D0": "email"}  # the other instance records D1
+
+
+async def test_sla_stopping_mid_batch_records_what_went_out_and_releases_the_rest(
+    rig: Rig,
+) -> None:
+    await rig.queue(4)
+    senders: list[HoldingMailSender] = []
+
+    async def stop(_recipient: str) -> None:
+        senders[0].stop()
+
+    mailer = ScriptedMailer(during=stop)
+    senders.append(rig.sender(mailer, batch=4, concurrency=1))
+    assert await senders[0].run_once() == 4
+    assert len(mailer.sent) == 1
+    ledger = await rig.ledger()
+    statuses = sorted((row.status, row.claim_token is None) for row in ledger.values())
+    assert statuses == [("pending", True)] * 3 + [("sent", False)]
+    now = dt.datetime.now(dt.UTC)
+    assert all(utc(row.available_at) <= now for row in ledger.values() if row.status == "pending")
+    assert len(await rig.mailed()) == 1
+
+
+async def test_sla_two_lanes_of_one_sender_send_each_mail_once(rig: Rig) -> None:
+    ids = await rig.queue(7)
+    mailer = ScriptedMailer()
+    sender = rig.sender(mailer, batch=3, concurrency=2)
+    taken = await asyncio.gather(*(sender.run_once() for _ in range(4)))
+    while await sender.run_once():
+        pass
+    assert sum(taken) <= 7
+    assert mailer.most_in_flight <= 2  # the lanes share the connections' slots
+    assert sorted(str(m["X-Aiguillage-Dossier"]) for m in mailer.parsed()) == ids
+    assert {row.status for row in (await rig.ledger()).values()} == {"sent"}
+    assert sorted(await rig.mailed()) == ids
+
+
+async def test_sla_a_reply_folded_in_while_the_mail_is_on_the_wire_is_kept(rig: Rig) -> None:
+    await rig.queue(1)
+
+    async def reply(_recipient: str) -> None:  # too late to stop the mail, not to be recorded
+        await rig.service.record(replied("D0", HOLDING_TIME))
+
+    assert await rig.sender(ScriptedMailer(during=reply), batch=5, concurrency=1).run_once() == 1
+    async with rig.store.transaction() as connection:
+        stored = await rig.service.repository(connection).load("D0", lock=False)
+    assert stored is not None
+    types = [event.type for event in stored.events()]
+    assert types[-2:] == ["reply_sent", "holding_mail_sent"]
+    assert await rig.mailed() == {"D0": "email"}
+
+
+async def test_sla_a_slow_send_does_not_keep_its_batch_unrecorded(rig: Rig) -> None:
+    await rig.queue(3)
+    seen_while_slow: list[set[tuple[str, str]]] = []
+
+    async def slow(recipient: str) -> None:  # D2's server answers late
+        if recipient == address("D2"):
+            await asyncio.sleep(0.5)
+            ledger = await rig.ledger()
+            seen_while_slow.append({(dossier, str(row.status)) for dossier, row in ledger.items()})
+
+    mailer = ScriptedMailer(during=slow)
+    within = dt.timedelta(milliseconds=50)
+    assert await rig.sender(mailer, batch=3, concurrency=3, record_within=within).run_once() == 3
+    assert seen_while_slow == [{("D0", "sent"), ("D1", "sent"), ("D2", "sending")}]
+    assert await rig.mailed() == dict.fromkeys(["D0", "D1", "D2"], "email")
