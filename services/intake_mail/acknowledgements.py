@@ -11,8 +11,11 @@ committed) once the relay answered; hand the messages to the relay over up to
 of each sent one in the outbox (the relay publishes them on
 ``contacts.outbound.v1``). Two commits per batch, not one per message.
 
+Rows are claimed by chunks of two per connection (eight by default), so that
+what a crash can leave in doubt is one chunk, not the whole batch.
+
 Residual risk, accepted and counted: a crash after the claim and before the
-marks leaves the batch's rows ``sending``; once the lease expires they become
+marks leaves the chunk's rows ``sending``; once the lease expires they become
 ``uncertain`` and are never resent (at most one acknowledgement, never two).
 So does a relay that took the message but never answered the end of DATA.
 Its Message-ID is deterministic, so the relay's log tells whether it left.
@@ -161,22 +164,33 @@ class Acknowledger:
                     sessions.append(await stack.enter_async_context(self._mailer.session()))
                 except AcknowledgementNotSent:
                     break  # fewer connections will do
-            ids = [row.item_id for row in due]
-            claimed = await self._transaction(lambda repo: repo.claim_many(ids, self._clock()))
-            rows = [row for row in due if row.item_id in claimed]
-            queue, started = iter(rows), set[str]()
-            try:
-                async with asyncio.TaskGroup() as group:
-                    for session in sessions:
-                        group.create_task(self._send_each(session, queue, started, results))
-            except BaseExceptionGroup as failed:  # the first failure, as itself
-                raise failed.exceptions[0] from None
-            finally:
-                # Interrupted (shutdown): rows never started go back to pending; a row
-                # whose send was under way stays claimed, hence uncertain (at most one).
-                unstarted = [row.item_id for row in rows if row.item_id not in started]
-                if results or unstarted:
-                    await self._finish(results, unstarted)
+            # Claimed by chunks of two rows per connection: a crash leaves at most one
+            # chunk in doubt (never resent), not the whole batch; two commits a chunk.
+            size = 2 * len(sessions)
+            for start in range(0, len(due), size):
+                results += await self._send_chunk(sessions, due[start : start + size])
+        return results
+
+    async def _send_chunk(
+        self, sessions: Sequence[MailSession], chunk: Sequence[DueAcknowledgement]
+    ) -> list[SendResult]:
+        """Claim the chunk, send it over the sessions, record every outcome."""
+        ids = [row.item_id for row in chunk]
+        claimed = await self._transaction(lambda repo: repo.claim_many(ids, self._clock()))
+        rows = [row for row in chunk if row.item_id in claimed]
+        queue, started, results = iter(rows), set[str](), list[SendResult]()
+        try:
+            async with asyncio.TaskGroup() as group:
+                for session in sessions:
+                    group.create_task(self._send_each(session, queue, started, results))
+        except BaseExceptionGroup as failed:  # the first failure, as itself
+            raise failed.exceptions[0] from None
+        finally:
+            # Interrupted (shutdown): rows never started go back to pending; a row
+            # whose send was under way stays claimed, hence uncertain (at most one).
+            unstarted = [row.item_id for row in rows if row.item_id not in started]
+            if results or unstarted:
+                await self._finish(results, unstarted)
         return results
 
     async def _send_each(
