@@ -64,11 +64,20 @@ def create_app(settings: RouterSettings | None = None) -> FastStream:
         ):
             log.info("service.started", service="router", version=SERVICE_VERSION)
             yield
+        await deps.require().stop_publishing()
         await store.dispose()
 
-    return FastStream(
+    app = FastStream(
         broker,
         logger=logging.getLogger("aiguillage.app"),
         lifespan=lifespan,
         specification=AsyncAPI(title="aiguillage router", version=SERVICE_VERSION),
     )
+
+    @app.on_shutdown
+    async def publish_pending() -> None:
+        # before the broker stops: what was routed so far is published now, not at next start
+        if deps.service is not None:
+            await deps.service.drain()
+
+    return app

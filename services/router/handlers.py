@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from faststream import AckPolicy
 from faststream.kafka import KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
@@ -63,9 +65,13 @@ def build_router(settings: RouterSettings, deps: RouterDeps) -> KafkaRouter:
         with metrics.handler_seconds.labels(handler="router.on_intake_items").time():
             items = await deps.valid_items(message)
             outcomes = await deps.require().route(items)
-        for item, outcome in zip(items, outcomes, strict=True):
-            metrics.items_in.labels(channel=item.channel).inc()
-            metrics.items_out.labels(channel=item.channel, outcome=outcome.outcome).inc()
+        tally = Counter(
+            (item.channel, outcome.outcome) for item, outcome in zip(items, outcomes, strict=True)
+        )
+        for (channel, outcome_name), count in tally.items():  # one increment per label set
+            metrics.items_in.labels(channel=channel).inc(count)
+            metrics.items_out.labels(channel=channel, outcome=outcome_name).inc(count)
+        for outcome in outcomes:
             log.info(
                 "item.routed",
                 item_id=outcome.item_id,

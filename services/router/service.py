@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import sqlalchemy as sa
+from aiokafka.errors import KafkaError
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas import CustomerRecord, IntakeItem
 from schemas.dossiers import DossierCommand
 from schemas.topics import ACCOUNT_ACTIONS, DOSSIER_EVENTS, task_topic
+from services.common.logging import get_logger
 from services.common.outbox import OutboxMessage, OutboxRelay, add_to_outbox
 from services.common.retry import retry_store
 from services.common.store.engine import Store
@@ -23,11 +27,13 @@ from services.router.domain.classification import Classification, classify
 from services.router.domain.commands import CommandEffects, DossierState, apply_command
 from services.router.domain.dossiers import DossierView, FollowUpPolicy, decide
 from services.router.domain.effects import Effects, plan
-from services.router.domain.identification import MatchPolicy, identify_customer
+from services.router.domain.identification import CandidateIndex, MatchPolicy
 from services.router.domain.rules import RuleSet
 from services.router.errors import UnknownDossier
 
 __all__ = ["COMMANDS_CONSUMER", "ITEMS_CONSUMER", "RouteOutcome", "RouterService"]
+
+log = get_logger(__name__)
 
 ITEMS_CONSUMER = "router.items"
 COMMANDS_CONSUMER = "router.commands"
@@ -71,35 +77,97 @@ class RouterService:
         self._follow_up = follow_up or FollowUpPolicy(
             fac_service=rules.dictionary.get("FAC").service, rdr_code=rules.escalation.rdr_code
         )
+        self._dunning_types = frozenset(t.code for t in rules.dictionary.types if t.blocks_dunning)
+        self._publishing: asyncio.Task[None] | None = None
+        self._publish_again = False
 
     async def route(self, items: Sequence[IntakeItem]) -> list[RouteOutcome]:
-        """Route a batch of items in one transaction, then publish the outbox.
+        """Route a batch of items in one transaction, then publish the outbox in the background.
 
         Reads are set-wise (processed ids, directory candidates, the customers'
         dossiers), customers are locked in a fixed order, decisions are taken
         in item order against an in-memory view that already holds this
-        batch's earlier dossiers, and writes are set-wise.
+        batch's earlier dossiers, and writes are set-wise. Once the transaction
+        is committed the batch's effects and messages are durable, so the next
+        batch is routed while this one's messages are published (see
+        :meth:`publish_soon`).
         """
+
+        unique = list({item.item_id: item for item in items}.values())
+        # Qualification is pure and needs no store: a worker thread does it while the
+        # store answers the batch's reads (and only once, whatever the retries).
+        classifying = asyncio.ensure_future(asyncio.to_thread(self._classify_all, unique))
 
         async def attempt() -> list[RouteOutcome]:
             async with self._store.transaction() as connection:
-                return await self._route_batch(connection, items)
+                return await self._route_batch(connection, items, unique, classifying)
 
-        outcomes = await retry_store(attempt, max_seconds=self._retry_max_s)
-        await self._relay.flush()
+        try:
+            outcomes = await retry_store(attempt, max_seconds=self._retry_max_s)
+        finally:
+            _settle(classifying)
+        self.publish_soon()
         return outcomes
 
+    def publish_soon(self) -> None:
+        """Publish the outbox in a background task: at most one runs, and one more is queued.
+
+        The outbox rows were committed with the effects (nothing is lost if
+        publication fails or the process stops: the relay's periodic sweep, or
+        the next start, publishes them); publishing while the next batch is
+        routed keeps the consumer busy instead of waiting for Kafka acks.
+        """
+        if self._publishing is not None and not self._publishing.done():
+            self._publish_again = True
+            return
+        self._publish_again = False
+        self._publishing = asyncio.create_task(self._publish())
+        self._publishing.add_done_callback(_report_failure)
+
+    async def _publish(self) -> None:
+        while True:
+            try:
+                await self._relay.flush()
+            except (sa.exc.DBAPIError, OSError, KafkaError) as error:
+                # the rows stay in the outbox: the relay's periodic sweep retries them
+                log.warning("outbox.publish_failed", error=type(error).__name__)
+                return
+            if not self._publish_again:
+                return
+            self._publish_again = False
+
+    async def drain(self) -> None:
+        """Wait for the background publication to finish (before the broker stops)."""
+        while self._publishing is not None and not self._publishing.done():
+            await asyncio.wait({self._publishing})  # its outcome is read by stop_publishing
+
+    async def stop_publishing(self) -> None:
+        """Cancel a background publication still running (the broker has stopped).
+
+        Its rows stay in the outbox; any router's relay publishes them later.
+        """
+        if self._publishing is not None:
+            self._publishing.cancel()
+            await asyncio.gather(self._publishing, return_exceptions=True)
+            self._publishing = None
+
     async def _route_batch(
-        self, connection: AsyncConnection, items: Sequence[IntakeItem]
+        self,
+        connection: AsyncConnection,
+        items: Sequence[IntakeItem],
+        unique: Sequence[IntakeItem],
+        classifying: asyncio.Future[dict[str, Classification]],
     ) -> list[RouteOutcome]:
         repo = DossierRepository(connection, postgres=self._store.is_postgres)
         done = await repo.processed_ids(ITEMS_CONSUMER, [item.item_id for item in items])
-        fresh = list({i.item_id: i for i in items if i.item_id not in done}.values())
+        fresh = [item for item in unique if item.item_id not in done]
         if not fresh:
             return [RouteOutcome(item.item_id, "duplicate", None) for item in items]
         now = self._clock()
-        candidates = await DirectoryRepository(connection).candidates(i.sender for i in fresh)
-        customers = [identify_customer(i.sender, candidates, self._match_policy) for i in fresh]
+        directory = CandidateIndex(
+            await DirectoryRepository(connection).candidates(i.sender for i in fresh)
+        )
+        customers = [directory.identify(i.sender, self._match_policy) for i in fresh]
         keys = {c.key for c, i in zip(customers, fresh, strict=True) if c.key and not i.internal}
         await repo.lock_customers(keys)
         since = min(i.received_at for i in fresh) - self._follow_up.window
@@ -107,12 +175,13 @@ class RouterService:
             k: [self._with_dunning(d) for d in ds]
             for k, ds in (await repo.dossiers_of(keys, since)).items()
         }
+        classifications = await asyncio.shield(classifying)
         batch = RoutingBatch(ITEMS_CONSUMER, now)
         messages: list[OutboxMessage] = []
         outcomes = {item.item_id: RouteOutcome(item.item_id, "duplicate", None) for item in items}
         for item, customer in zip(fresh, customers, strict=True):
             key = customer.key if not item.internal else None
-            classification = self._classify(item)
+            classification = classifications[item.item_id]
             decision = decide(
                 item, classification, customer, views.get(key or "", []), self._follow_up
             )
@@ -120,7 +189,7 @@ class RouterService:
             outcome = _outcome_name(effects)
             dossier_id = batch.add(item, key, effects, outcome)
             if key is not None:
-                views[key] = [self._with_dunning(v) for v in _after(views.get(key, []), effects)]
+                views[key] = self._after(views.get(key, []), effects)
             messages += _messages(effects)
             outcomes[item.item_id] = RouteOutcome(
                 item.item_id, outcome, dossier_id, effects.reasons
@@ -129,14 +198,18 @@ class RouterService:
         await add_to_outbox(connection, messages, now)
         return [outcomes[item.item_id] for item in items]
 
-    def _classify(self, item: IntakeItem) -> Classification:
-        return classify(
-            subject=item.subject,
-            text=item.text,
-            channel=item.channel,
-            tsa_box=item.tsa_box,
-            rules=self._rules,
-        )
+    def _classify_all(self, items: Sequence[IntakeItem]) -> dict[str, Classification]:
+        """Qualify each item (4.6, 4.7, 4.13, 5.1.4), by item id: a pure function of its words."""
+        return {
+            item.item_id: classify(
+                subject=item.subject,
+                text=item.text,
+                channel=item.channel,
+                tsa_box=item.tsa_box,
+                rules=self._rules,
+            )
+            for item in items
+        }
 
     async def apply(self, command: DossierCommand) -> CommandEffects:
         """Apply one downstream command to its dossier, once (by command id)."""
@@ -195,13 +268,45 @@ class RouterService:
         return await retry_store(attempt, max_seconds=self._retry_max_s)
 
     def _blocks_dunning(self, dossier_type: str) -> bool:
-        try:
-            return self._rules.dictionary.get(dossier_type).blocks_dunning
-        except KeyError:
-            return False
+        return dossier_type in self._dunning_types  # an unknown type blocks nothing
 
     def _with_dunning(self, view: DossierView) -> DossierView:
-        return dataclasses.replace(view, blocks_dunning=self._blocks_dunning(view.dossier_type))
+        blocks = self._blocks_dunning(view.dossier_type)
+        if view.blocks_dunning == blocks:
+            return view
+        return dataclasses.replace(view, blocks_dunning=blocks)
+
+    def _after(self, views: list[DossierView], effects: Effects) -> list[DossierView]:
+        """The customer's dossiers once this item's effects apply (for the rest of the batch)."""
+        if effects.opened is not None:
+            opened = effects.opened
+            new = DossierView(
+                opened.dossier_id,
+                opened.dossier_type,
+                "open",
+                opened.customer_ref,
+                opened.service,
+                blocks_dunning=self._blocks_dunning(opened.dossier_type),
+            )
+            return [*views, new]
+        if effects.cancelled is not None:
+            gone = effects.cancelled.dossier_id
+            return [v for v in views if v.dossier_id != gone]
+        return views
+
+
+def _settle(future: asyncio.Future[dict[str, Classification]]) -> None:
+    """Leave no qualification running unobserved once the batch is done or has failed."""
+    if not future.done():
+        future.cancel()  # the worker thread finishes on its own; its result is dropped
+    elif not future.cancelled():
+        future.exception()  # marks a failure as seen (the batch already failed with it)
+
+
+def _report_failure(task: asyncio.Task[None]) -> None:
+    """Log a background publication that failed unexpectedly (its rows stay in the outbox)."""
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.warning("outbox.publish_failed", error=type(error).__name__)
 
 
 def _outcome_name(effects: Effects) -> str:
@@ -212,20 +317,6 @@ def _outcome_name(effects: Effects) -> str:
         "ReviewPerimeter": "out_of_perimeter",
     }
     return names[type(effects.decision).__name__]
-
-
-def _after(views: list[DossierView], effects: Effects) -> list[DossierView]:
-    """The customer's dossiers once this item's effects are applied (for the rest of the batch)."""
-    if effects.opened is not None:
-        opened = effects.opened
-        new = DossierView(
-            opened.dossier_id, opened.dossier_type, "open", opened.customer_ref, opened.service
-        )
-        return [*views, new]
-    if effects.cancelled is not None:
-        gone = effects.cancelled.dossier_id
-        return [v for v in views if v.dossier_id != gone]
-    return views
 
 
 def _event_message(event: BaseModel) -> OutboxMessage:

@@ -6,18 +6,24 @@ PostgreSQL in tests/integration/router/.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from pathlib import Path
+from typing import cast
 
+import pytest
 import sqlalchemy as sa
 from faststream import TestApp
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 
-from schemas import DeadLetter, IntakeItem, SenderHints
-from schemas.topics import DEAD_LETTERS, INTAKE_ITEMS
+from schemas import AccountAction, DeadLetter, IntakeItem, SenderHints
+from schemas.topics import ACCOUNT_ACTIONS, DEAD_LETTERS, INTAKE_ITEMS
+from services.common.outbox import OutboxRelay
 from services.common.store import create_store, migrate
 from services.common.store.tables import dossiers
 from services.router.app import create_app
+from services.router.rules_loader import load_rules
+from services.router.service import RouterService
 from services.router.settings import RouterSettings
 
 
@@ -61,3 +67,91 @@ async def test_valid_item_opens_a_dossier_and_bad_input_is_dead_lettered(tmp_pat
     assert rows == ["RESILIATION"]
     assert [letter.reason_code for letter in dead_letters] == ["invalid_contract"]
     assert "received_at" in dead_letters[0].reason
+
+
+async def test_one_batch_sees_its_own_earlier_dossiers(tmp_path: Path) -> None:
+    """A bill opened then cancelled in one batch: the cancel finds it and lifts its dunning block.
+
+    The batch is one transaction; the second contact must see the dossier the
+    first one opened, with its dunning block (4.13, 5.1.7.2 a).
+    """
+    url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+    store = create_store(url)
+    await migrate(store)
+    settings = RouterSettings.model_validate(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": "in-memory:9092",
+            "DATABASE_URL": url,
+            "KAFKA_CREATE_TOPICS": "false",
+            "LOG_FORMAT": "json",
+        }
+    )
+    app = create_app(settings)
+    texts = (
+        "Je conteste ma facture, le montant est beaucoup trop élevé.",
+        "J'annule ma demande concernant ma facture, le problème est résolu.",
+    )
+    items = [
+        IntakeItem(
+            item_id=f"email:component-batch-{n}",
+            channel="email",
+            received_at=dt.datetime(2026, 2, 3, 10, n, tzinfo=dt.UTC),
+            source_ref=f"INBOX/{n}",
+            sender=SenderHints(customer_ref="300000002"),
+            text=text,
+        )
+        for n, text in enumerate(texts)
+    ]
+    actions: list[AccountAction] = []
+    broker = app.broker
+    assert isinstance(broker, KafkaBroker)
+
+    @broker.subscriber(ACCOUNT_ACTIONS)
+    async def on_account_action(action: AccountAction) -> None:
+        actions.append(action)
+
+    async with TestKafkaBroker(broker), TestApp(app):
+        await broker.publish_batch(*(i.model_dump(mode="json") for i in items), topic=INTAKE_ITEMS)
+
+    async with store.engine.connect() as connection:
+        rows = (
+            await connection.execute(sa.select(dossiers.c.dossier_type, dossiers.c.status))
+        ).all()
+    await store.dispose()
+    assert [tuple(row) for row in rows] == [("FACTURE", "cancelled")]
+    assert [a.action for a in actions] == ["block_dunning", "unblock_dunning"]
+
+
+class _HeldRelay:
+    """An outbox relay whose flushes wait until released, or fail like a lost broker."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.flushes = 0
+        self.release = asyncio.Event()
+        self.error = error
+
+    async def flush(self) -> int:
+        self.flushes += 1
+        await self.release.wait()
+        if self.error is not None:
+            raise self.error
+        return 0
+
+
+@pytest.mark.parametrize("error", [None, OSError("broker gone")], ids=["published", "failed"])
+async def test_publication_runs_once_at_a_time_and_drains(
+    tmp_path: Path, error: Exception | None
+) -> None:
+    """Routed batches are published in the background: one flush at a time, requests coalesced."""
+    store = create_store(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
+    relay = _HeldRelay(error)
+    service = RouterService(store, load_rules(), cast(OutboxRelay, relay))
+    for _ in range(3):
+        service.publish_soon()
+    await asyncio.sleep(0)
+    assert relay.flushes == 1
+    relay.release.set()
+    await service.drain()  # never raises: the rows stay in the outbox for the relay's sweep
+    assert relay.flushes == (2 if error is None else 1)
+    await service.stop_publishing()
+    await store.dispose()

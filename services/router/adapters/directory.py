@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas import CustomerRecord, SenderHints
+from services.router.adapters.repository import among
 from services.router.adapters.tables import customers
 from services.router.domain.identification import DirectoryEntry
 
@@ -41,7 +42,10 @@ class DirectoryRepository:
             (c.mobile, mobiles),
             (c.postcode, postcodes),
         )
-        conditions = [column.in_(sorted(values)) for column, values in pairs if values]
+        postgres = self._db.dialect.name == "postgresql"
+        conditions = [
+            among(column, values, postgres=postgres) for column, values in pairs if values
+        ]
         if not conditions:
             return []
         rows = (

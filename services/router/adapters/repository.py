@@ -7,13 +7,14 @@ import zlib
 from collections.abc import Iterable, Sequence
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.store.tables import dossier_contacts, dossiers, processed_messages
 from services.router.adapters.batch import RoutingBatch
 from services.router.domain.dossiers import DossierView
 
-__all__ = ["DossierRepository", "DossierRow"]
+__all__ = ["DossierRepository", "DossierRow", "among"]
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
@@ -24,6 +25,21 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
 
 
 DossierRow = sa.Row[tuple[object, ...]]
+
+
+def among(
+    column: sa.ColumnElement[str], values: Iterable[str], *, postgres: bool
+) -> sa.ColumnElement[bool]:
+    """``column`` is one of ``values``: one array parameter on PostgreSQL, ``IN`` elsewhere.
+
+    ``= ANY(:values)`` keeps the statement text the same whatever the batch
+    size, so PostgreSQL and asyncpg reuse one prepared statement and SQLAlchemy
+    does not render a placeholder per value; SQLite has no arrays.
+    """
+    listed = sorted(values)
+    if postgres:
+        return column == sa.any_(sa.bindparam(None, listed, type_=ARRAY(sa.String)))
+    return column.in_(listed)
 
 
 class DossierRepository:
@@ -105,7 +121,20 @@ class DossierRepository:
         )
 
     async def processed_ids(self, consumer: str, message_ids: Sequence[str]) -> set[str]:
-        """Which of these messages this consumer already handled."""
+        """Which of these messages this consumer already handled.
+
+        On PostgreSQL the ids are joined row-wise to the primary key, which the
+        planner always answers with one index probe per id; ``message_id IN
+        (...)`` may instead read every row of the consumer while the table's
+        statistics lag behind its growth (a fresh or fast-growing store).
+        """
+        if self._postgres:
+            probe = sa.text(
+                "SELECT message_id FROM processed_messages WHERE (consumer, message_id) IN "
+                "(SELECT CAST(:consumer AS varchar), unnest(CAST(:ids AS varchar[])))"
+            )
+            found = await self._db.execute(probe, {"consumer": consumer, "ids": list(message_ids)})
+            return set(found.scalars())
         c = processed_messages.c
         query = sa.select(c.message_id).where(c.consumer == consumer, c.message_id.in_(message_ids))
         return set((await self._db.execute(query)).scalars())
@@ -138,7 +167,10 @@ class DossierRepository:
             c.customer_ref,
             c.service,
             c.closed_at,
-        ).where(c.customer_key.in_(keys), sa.or_(c.status == "open", recently_closed))
+        ).where(
+            among(c.customer_key, keys, postgres=self._postgres),
+            sa.or_(c.status == "open", recently_closed),
+        )
         found: dict[str, list[DossierView]] = {}
         for r in (await self._db.execute(query)).all():
             view = DossierView(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from services.router.domain.matching import Document, LexiconHit
 from services.router.domain.rules import CompiledRules, DossierType, RuleSet
@@ -70,8 +70,7 @@ class Classification:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class _Scored:
+class _Scored(NamedTuple):
     entry: DossierType
     hit: LexiconHit
     score: float
@@ -83,8 +82,10 @@ def _score_types(
     scored: list[_Scored] = []
     for entry, lexicon in compiled.types:
         hit = hits[lexicon.name]
-        in_subject = any(doc.tokens[m.start].start < subject_end for m in hit.counted)
-        scored.append(_Scored(entry, hit, hit.score + (bonus if in_subject and hit.counted else 0)))
+        in_subject = bool(hit.counted) and any(
+            doc.tokens[m.start].start < subject_end for m in hit.counted
+        )
+        scored.append(_Scored(entry, hit, hit.score + (bonus if in_subject else 0)))
     return scored
 
 
@@ -189,7 +190,7 @@ def _ignored(hit: LexiconHit, reasons: list[str]) -> None:
 
 
 def _read(text: str, compiled: CompiledRules) -> tuple[Document, Hits]:
-    doc = Document.parse(text, compiled.spelling, compiled.speller)
+    doc = compiled.read(text)
     return doc, compiled.scanner.scan(doc)
 
 

@@ -18,6 +18,7 @@ from rapidfuzz import fuzz
 from schemas import SenderHints
 
 __all__ = [
+    "CandidateIndex",
     "DirectoryEntry",
     "Identification",
     "MatchPolicy",
@@ -161,3 +162,40 @@ def _by_name_and_address(
     return Identification(
         entry.customer_ref, "name_address", True, "nom et adresse (rapprochement)"
     )
+
+
+class CandidateIndex:
+    """A batch's directory candidates, indexed by what :func:`identify_customer` compares.
+
+    The repository fetches the candidates of a whole batch at once (up to a few
+    thousand accounts); each contact only needs the accounts sharing its
+    reference, e-mail, mobile or postcode, which every rule of 5.1.2 requires.
+    Handing each contact just those, in the batch's order, gives the same
+    identification without comparing every contact with every account.
+    """
+
+    def __init__(self, candidates: Sequence[DirectoryEntry]) -> None:
+        self._by: dict[tuple[str, str | None], list[int]] = {}
+        self._entries = tuple(candidates)
+        for position, entry in enumerate(self._entries):
+            for field in ("customer_ref", "email", "mobile", "postcode"):
+                self._by.setdefault((field, getattr(entry, field)), []).append(position)
+
+    def of(self, hints: SenderHints) -> list[DirectoryEntry]:
+        """The candidates ``hints`` could be identified with, in their original order."""
+        wanted: list[tuple[str, str | None]] = []
+        if hints.customer_ref:
+            wanted.append(("customer_ref", hints.customer_ref))
+        if hints.email:
+            wanted.append(("email", hints.email))
+        if hints.mobile:
+            wanted.append(("mobile", hints.mobile))
+        address = hints.postal_address
+        if address is not None and address.postcode is not None:
+            wanted.append(("postcode", address.postcode))
+        positions = sorted({p for key in wanted for p in self._by.get(key, ())})
+        return [self._entries[p] for p in positions]
+
+    def identify(self, hints: SenderHints, policy: MatchPolicy) -> Identification:
+        """:func:`identify_customer` of ``hints`` among the candidates that can match it."""
+        return identify_customer(hints, self.of(hints), policy)

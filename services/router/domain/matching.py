@@ -12,13 +12,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from services.router.domain.speller import Speller
 from services.router.domain.text import (
     NEGATION_WORDS,
     Polarity,
     Token,
+    WordForms,
     conditional_sentences,
     fold,
     polarity_of,
@@ -94,9 +95,12 @@ class CompiledCue:
     kind: Literal["demande", "reclamation"] | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class CueMatch:
-    """A cue found in the customer's words, where, how it is asserted, and the words quoted."""
+class CueMatch(NamedTuple):
+    """A cue found in the customer's words, where, how it is asserted, and the words quoted.
+
+    Matches and hits are immutable named tuples rather than frozen dataclasses:
+    every contact makes dozens of them, and a tuple is several times cheaper to build.
+    """
 
     cue: CompiledCue
     start: int
@@ -105,8 +109,7 @@ class CueMatch:
     quote: str
 
 
-@dataclass(frozen=True, slots=True)
-class LexiconHit:
+class LexiconHit(NamedTuple):
     """What one lexicon found in a document: the counted matches, the ignored ones, the score."""
 
     name: str
@@ -123,7 +126,9 @@ class LexiconHit:
     @property
     def first(self) -> int:
         """Token index of the first counted match (for ordering mixed requests)."""
-        return min((m.start for m in self.counted), default=1_000_000)
+        if not self.counted:
+            return 1_000_000
+        return min(m.start for m in self.counted)
 
     def quotes(self, limit: int = 4) -> str:
         """The distinct counted cues, quoted in the customer's words, for a reason."""
@@ -145,20 +150,28 @@ class Document:
 
     @classmethod
     def parse(
-        cls, text: str, spelling: Mapping[str, str] | None = None, speller: Speller | None = None
+        cls,
+        text: str,
+        spelling: Mapping[str, str] | None = None,
+        speller: Speller | None = None,
+        *,
+        forms: WordForms | None = None,
     ) -> Document:
-        """Tokenise ``text`` (already stripped of quoted replies) and index its words."""
-        tokens = tokenize(text, spelling)
-        if speller is not None:
-            tokens = tuple(
-                t
-                if (w := speller.correct(t.word)) == t.word
-                else Token(w, t.clause, t.sentence, t.start, t.end)
-                for t in tokens
-            )
+        """Tokenise ``text`` (already stripped of quoted replies) and index its words.
+
+        ``forms`` replaces ``spelling`` and ``speller`` with a memo of both,
+        built once per rule set (``CompiledRules.forms``).
+        """
+        if forms is None:
+            forms = WordForms(spelling, None if speller is None else speller.correct)
+        tokens = tokenize(text, forms=forms)
         positions: dict[str, list[int]] = {}
         for index, token in enumerate(tokens):
-            positions.setdefault(token.word, []).append(index)
+            found = positions.get(token.word)
+            if found is None:
+                positions[token.word] = [index]
+            else:
+                found.append(index)
         return cls(
             text,
             tokens,
@@ -217,39 +230,89 @@ def _match_from(doc: Document, elements: tuple[Element, ...], start: int) -> int
     return index
 
 
-@dataclass(frozen=True, slots=True)
-class _Index:
-    """Phrases indexed by their first word, or by the first three letters of a first prefix."""
+_Longer = tuple[int, frozenset[str]]
+"""A phrase of several elements: its number, and the words after its first it needs."""
 
-    words: Mapping[str, tuple[int, ...]]
-    prefixes: Mapping[str, tuple[tuple[str, int], ...]]
+
+_Candidates = tuple[tuple[int, ...], tuple[_Longer, ...]]
+_NO_CANDIDATES: _Candidates = ((), ())
+
+
+class _Index:
+    """Phrases indexed by their first word, or by the first three letters of a first prefix.
+
+    A phrase of one word or one prefix matches wherever its first element does,
+    so it is kept apart from the longer phrases and never walked token by token.
+    A longer phrase is only walked where its first element stands, and only in
+    a text that holds every other word it needs ("le .. maire" is never tried
+    in a text without "maire"). What each word may start is memoised (bounded):
+    customer mail reuses a small vocabulary.
+    """
+
+    __slots__ = ("_memo", "_prefixes", "_words")
+
+    def __init__(self, phrases: Iterable[tuple[Element, ...]]) -> None:
+        words: dict[str, tuple[list[int], list[_Longer]]] = {}
+        prefixes: dict[str, list[tuple[str, int, frozenset[str] | None]]] = {}
+        for number, elements in enumerate(phrases):
+            kind, value = elements[0]
+            needs = None
+            if len(elements) > 1:
+                needs = frozenset(v for k, v in elements[1:] if k == "word")
+            if kind == "word":
+                singles, longer = words.setdefault(value, ([], []))
+                if needs is None:
+                    singles.append(number)
+                else:
+                    longer.append((number, needs))
+            else:
+                prefixes.setdefault(value[:PREFIX_MIN], []).append((value, number, needs))
+        self._words = {w: (tuple(one), tuple(more)) for w, (one, more) in words.items()}
+        self._prefixes = {p: tuple(n) for p, n in prefixes.items()}
+        self._memo: dict[str, _Candidates] = {}
 
     @classmethod
     def of(cls, phrases: Iterable[tuple[Element, ...]]) -> _Index:
-        words: dict[str, list[int]] = {}
-        prefixes: dict[str, list[tuple[str, int]]] = {}
-        for number, elements in enumerate(phrases):
-            kind, value = elements[0]
-            if kind == "word":
-                words.setdefault(value, []).append(number)
-            else:
-                prefixes.setdefault(value[:PREFIX_MIN], []).append((value, number))
-        return cls(
-            {w: tuple(n) for w, n in words.items()},
-            {p: tuple(n) for p, n in prefixes.items()},
-        )
+        return cls(phrases)
+
+    def _candidates(self, word: str) -> _Candidates:
+        """Phrases that may start at ``word``: those of one element, and the longer ones."""
+        found = self._memo.get(word)
+        if found is not None:
+            return found
+        singles, longer = self._words.get(word, _NO_CANDIDATES)
+        prefixed = [
+            (n, needs)
+            for p, n, needs in self._prefixes.get(word[:PREFIX_MIN], ())
+            if word.startswith(p)
+        ]
+        if prefixed:
+            singles = (*singles, *(n for n, needs in prefixed if needs is None))
+            longer = (*longer, *((n, needs) for n, needs in prefixed if needs is not None))
+        found = (singles, longer)
+        if len(self._memo) >= 100_000:
+            self._memo.clear()
+        self._memo[word] = found
+        return found
 
     def spans(
         self, doc: Document, phrases: Sequence[tuple[Element, ...]]
     ) -> list[tuple[int, int, int]]:
         """(start, end, phrase number) of every match of the indexed phrases in ``doc``."""
         found: list[tuple[int, int, int]] = []
-        for word, positions in doc.positions.items():
-            numbers = list(self.words.get(word, ()))
-            numbers += [
-                n for p, n in self.prefixes.get(word[:PREFIX_MIN], ()) if word.startswith(p)
-            ]
-            for number in numbers:
+        present = doc.positions
+        words = present.keys()
+        memo = self._memo
+        for word, positions in present.items():
+            singles, longer = memo.get(word) or self._candidates(word)
+            for number in singles:
+                if len(positions) == 1:
+                    found.append((positions[0], positions[0] + 1, number))
+                else:
+                    found.extend([(start, start + 1, number) for start in positions])
+            for number, needs in longer:
+                if not words >= needs:
+                    continue
                 elements = phrases[number]
                 for start in positions:
                     end = _match_from(doc, elements, start)
@@ -271,9 +334,12 @@ class CompiledLexicon:
     _cue_index: _Index = field(init=False, repr=False, compare=False)
     _exclude_index: _Index = field(init=False, repr=False, compare=False)
 
+    _nothing: LexiconHit = field(init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "_cue_index", _Index.of(c.elements for c in self.cues))
         object.__setattr__(self, "_exclude_index", _Index.of(self.exclude))
+        object.__setattr__(self, "_nothing", LexiconHit(self.name, 0.0, (), (), self.threshold))
 
     def find(self, doc: Document, spans: RawSpans | None = None) -> list[CueMatch]:
         """Every non-overlapping match of this lexicon's cues, longest first, with its polarity.
@@ -319,6 +385,8 @@ class CompiledLexicon:
 
     def hit(self, doc: Document, spans: RawSpans | None = None) -> LexiconHit:
         """Score ``doc``: each distinct counted cue adds its weight, a repeat ½ (twice at most)."""
+        if spans is not None and not spans[0]:
+            return self._nothing  # no cue in the text: nothing to mask, count or quote
         counted: list[CueMatch] = []
         ignored: list[CueMatch] = []
         for match in self.find(doc, spans):
@@ -359,8 +427,8 @@ class Scanner:
             position, is_exclusion, own = self._owners[number]
             raw[position][1 if is_exclusion else 0].append((start, end, own))
         return {
-            lexicon.name: lexicon.hit(doc, raw[position])
-            for position, lexicon in enumerate(self.lexicons)
+            lexicon.name: lexicon.hit(doc, spans) if spans[0] else lexicon._nothing
+            for lexicon, spans in zip(self.lexicons, raw, strict=True)
         }
 
 

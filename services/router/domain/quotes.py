@@ -16,6 +16,11 @@ _ORIGINAL = re.compile(
 )
 _HEADER_FROM = re.compile(r"^\s*\**\s*(de|from)\s*:", re.IGNORECASE)
 _HEADER_SENT = re.compile(r"^\s*\**\s*(envoye|sent|date)\s*:", re.IGNORECASE)
+_ANY_MARK = re.compile(r">|ecrit|wrote|--|(de|from)\s*:", re.IGNORECASE)
+"""What every quoted reply the patterns above recognise holds somewhere (folded).
+
+A text without any of it has nothing to strip; one with it is read line by line.
+"""
 
 
 def _is_wrote_header(folded: list[str], index: int) -> int:
@@ -42,6 +47,8 @@ def strip_quoted(text: str) -> str:
     quoted lines go.
     """
     lines = text.splitlines()
+    if _ANY_MARK.search(fold(text)) is None:
+        return "\n".join(lines).strip()
     folded = [fold(line) for line in lines]
     kept: list[str] = []
     index = 0

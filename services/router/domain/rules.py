@@ -18,13 +18,14 @@ from schemas.topics import SERVICE_QUEUES
 from services.router.domain.matching import (
     CompiledCue,
     CompiledLexicon,
+    Document,
     Scanner,
     Speller,
     compile_phrase,
     vocabulary_of,
 )
 from services.router.domain.spelling import MISSPELLINGS
-from services.router.domain.text import fold
+from services.router.domain.text import WordForms, fold
 
 __all__ = [
     "DUNNING_BLOCKING_CODES",
@@ -333,6 +334,11 @@ class CompiledRules:
         self.speller = Speller(vocabulary_of(everything))
         self.scanner = Scanner(everything)
         self.spelling: Mapping[str, str] = {**MISSPELLINGS, **rules.spelling}
+        self.forms = WordForms(self.spelling, self.speller.correct)
+
+    def read(self, text: str) -> Document:
+        """Tokenise ``text`` with this rule set's spelling table and speller (memoised per word)."""
+        return Document.parse(text, forms=self.forms)
 
 
 class RuleSet(_Frozen):

@@ -11,9 +11,8 @@ accents and common misspellings never need listing twice. Folding lives in
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Callable, Mapping
+from typing import Literal, NamedTuple
 
 from services.router.domain.folding import fold, fold_with_offsets
 from services.router.domain.quotes import strip_quoted
@@ -23,6 +22,7 @@ __all__ = [
     "NEGATION_WORDS",
     "Polarity",
     "Token",
+    "WordForms",
     "conditional_sentences",
     "fold",
     "fold_with_offsets",
@@ -71,9 +71,16 @@ _INVARIABLE = frozenset((
     "vers",
 ))  # fmt: skip
 
-_WORD = re.compile(r"[a-z0-9]+(?:'(?=[a-z0-9]))?")
-_CLAUSE_BREAK = re.compile(r"[.!?;:,()\[\]\"«»|]|\n\s*\n|\s-\s")
-_SENTENCE_BREAK = re.compile(r"[.!?;]|\n\s*\n")
+_TOKEN = re.compile(
+    r"(?P<word>[a-z0-9]+(?:'(?=[a-z0-9]))?)"
+    r"|(?P<sentence>[.!?;]|\n\s*\n)"
+    r"|[:,()\[\]\"«»|]|\s-\s"
+)
+"""One pass over folded text: a word, a sentence break, or another clause break.
+
+The three never share a character, so one scan finds what separate scans
+for words and for breaks would find, in text order.
+"""
 _CLAUSE_WORDS = frozenset({"mais", "cependant", "pourtant", "toutefois", "neanmoins"})
 _IL = frozenset({"il", "ils"})
 
@@ -112,9 +119,13 @@ def normalise_word(word: str, spelling: Mapping[str, str] | None = None) -> tupl
     return (_singular(word),)
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
-    """One normalised word with where it stands: clause, sentence and span in the source."""
+class Token(NamedTuple):
+    """One normalised word with where it stands: clause, sentence and span in the source.
+
+    An immutable named tuple: a text of a few hundred words makes as many
+    tokens, and a tuple is several times cheaper to build than a frozen
+    dataclass.
+    """
 
     word: str
     clause: int
@@ -123,39 +134,96 @@ class Token:
     end: int
 
 
-def tokenize(text: str, spelling: Mapping[str, str] | None = None) -> tuple[Token, ...]:
+_Form = tuple[str, str, bool, bool]
+"""One token a folded word stands for: (normalised, corrected, clause word, "il"/"ils")."""
+
+
+class WordForms:
+    """What each folded word stands for, memoised: :func:`normalise_word`, then a corrector.
+
+    The corrector (a speller) only sees the normalised word; the clause and
+    "s'il" rules of :func:`tokenize` see the word before correction. Customer
+    mail reuses a small vocabulary, so nearly every word is found in the memo.
+    The memo is bounded; it is a cache, not state.
+    """
+
+    __slots__ = ("_correct", "_spelling", "memo")
+
+    def __init__(
+        self,
+        spelling: Mapping[str, str] | None = None,
+        correct: Callable[[str], str] | None = None,
+    ) -> None:
+        self._spelling = spelling
+        self._correct = correct
+        self.memo: dict[str, tuple[_Form, ...]] = {}
+        """Folded word → its forms; read directly by :func:`tokenize` (the hot loop)."""
+
+    def __call__(self, word: str) -> tuple[_Form, ...]:
+        """The tokens ``word`` (folded, as the tokenizer finds it) stands for."""
+        forms = self.memo.get(word)
+        if forms is None:
+            correct = self._correct
+            forms = tuple(
+                (
+                    part,
+                    part if correct is None else correct(part),
+                    part in _CLAUSE_WORDS,
+                    part in _IL,
+                )
+                for part in normalise_word(word, self._spelling)
+            )
+            if len(self.memo) >= 100_000:
+                self.memo.clear()
+            self.memo[word] = forms
+        return forms
+
+
+def tokenize(
+    text: str, spelling: Mapping[str, str] | None = None, *, forms: WordForms | None = None
+) -> tuple[Token, ...]:
     """Split French text into normalised tokens carrying clause and sentence numbers.
 
     Clauses end at punctuation, blank lines and adversative conjunctions
     ("mais", "cependant"); sentences end at ``. ! ? ;`` and blank lines. A
     negation never reaches across a clause and a cue phrase never spans two.
     ``start``/``end`` index ``text`` itself, for quoting the customer's words.
+    ``forms``, when given, replaces ``spelling``: a memo that may also correct
+    typos (each token then holds the corrected word).
     """
+    if forms is None:
+        forms = WordForms(spelling)
     folded, offsets = fold_with_offsets(text)
-    breaks = sorted(
-        [
-            (m.start(), bool(_SENTENCE_BREAK.fullmatch(m.group())))
-            for m in _CLAUSE_BREAK.finditer(folded)
-        ]
-    )
+    memo = forms.memo
+    new = tuple.__new__  # Token(...) without the Python-level __new__ of a named tuple
     tokens: list[Token] = []
     clause = sentence = 0
-    cursor = 0
-    for match in _WORD.finditer(folded):
-        while cursor < len(breaks) and breaks[cursor][0] < match.start():
+    previous_word = ""  # the word of tokens[-1] before correction
+    for match in _TOKEN.finditer(folded):
+        kind = match.lastindex  # 1: a word, 2: a sentence break, None: a clause break
+        if kind != 1:
             clause += 1
-            sentence += 1 if breaks[cursor][1] else 0
-            cursor += 1
-        start = offsets[match.start()]
-        end = offsets[match.end() - 1] + 1
-        for part in normalise_word(match.group(), spelling):
-            if part in _CLAUSE_WORDS:
+            if kind == 2:
+                sentence += 1
+            continue
+        first, last = match.span()
+        start = offsets[first]
+        end = offsets[last - 1] + 1
+        found = match.group()
+        parts = memo.get(found)
+        if parts is None:
+            parts = forms(found)
+        for part, word, clause_word, il in parts:
+            if clause_word:
                 clause += 1
-            previous = tokens[-1] if tokens else None
-            if part in _IL and previous and previous.word == "se" and previous.end == start:
+            if il and previous_word == "se" and tokens[-1].end == start:
                 # "s'il" is "si il", not "se il": keeps "s'il ne répond pas" conditional
-                tokens[-1] = Token("si", previous.clause, previous.sentence, previous.start, start)
-            tokens.append(Token(part, clause, sentence, start, end))
+                previous = tokens[-1]
+                tokens[-1] = new(
+                    Token, ("si", previous.clause, previous.sentence, previous.start, start)
+                )
+            tokens.append(new(Token, (word, clause, sentence, start, end)))
+            previous_word = part
     return tuple(tokens)
 
 
@@ -166,11 +234,15 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(part for word in text.split() for part in normalise_word(word))
 
 
-def _phrases(*texts: str) -> tuple[str, ...]:
-    """Normalised phrases, space-padded for substring search in a space-joined word list."""
-    return tuple(
-        f" {' '.join(part for word in text.split() for part in normalise_word(word))} "
-        for text in texts
+def _phrases(*texts: str) -> re.Pattern[str]:
+    """Normalised phrases, space-padded, as one pattern to search a space-joined word list."""
+    return re.compile(
+        "|".join(
+            re.escape(
+                f" {' '.join(part for word in text.split() for part in normalise_word(word))} "
+            )
+            for text in texts
+        )
     )
 
 
@@ -212,9 +284,8 @@ NEGATION_WORDS: frozenset[str] = _NEGATORS | _PLUS
 """Words a ``..`` gap of a cue phrase may not skip: "déposer .. plainte" never spans "pas"."""
 
 
-def _contains(words: list[str], phrases: tuple[str, ...]) -> bool:
-    joined = f" {' '.join(words)} "
-    return any(phrase in joined for phrase in phrases)
+def _contains(words: list[str], phrases: re.Pattern[str]) -> bool:
+    return phrases.search(f" {' '.join(words)} ") is not None
 
 
 def _negated(tokens: tuple[Token, ...], start: int, end: int) -> bool:

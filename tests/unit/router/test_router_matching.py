@@ -167,3 +167,28 @@ def test_scanner_names_are_unique(rules: RuleSet) -> None:
     scanner: Scanner = rules.compiled.scanner
     names = [lexicon.name for lexicon in scanner.lexicons]
     assert len(names) == len(set(names))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_WORDS, max_size=40))
+def test_a_rule_set_reads_as_document_parse_does(rules: RuleSet, words: list[str]) -> None:
+    compiled = rules.compiled
+    text = " ".join(words)
+    expected = Document.parse(text, compiled.spelling, compiled.speller)
+    assert compiled.read(text) == expected
+    assert compiled.read(text) == expected  # the word memo changes nothing
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        pytest.param("le maire de la commune", ["le maire"], id="both-words"),
+        pytest.param("le compteur fuit", [], id="second-word-missing"),
+        pytest.param("le compteur du maire", [], id="not-adjacent"),
+        pytest.param("une fuite au joint du compteur", ["fuite .. compteur"], id="gap"),
+        pytest.param("compteur, fuite", [], id="gap-words-in-the-wrong-order"),
+    ],
+)
+def test_longer_cues_need_all_their_words(text: str, found: list[str]) -> None:
+    lexicon = _lexicon("le maire", "fuite .. compteur", "maire .. elu").compile("test")
+    assert [m.cue.phrase for m in lexicon.find(Document.parse(text))] == found

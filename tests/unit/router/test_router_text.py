@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from services.router.domain.text import (
     Polarity,
+    WordForms,
     fold,
     fold_with_offsets,
     normalise_word,
@@ -220,3 +221,58 @@ def test_strip_quoted_only_removes_lines(lines: list[str]) -> None:
     source = {line.strip() for line in text.splitlines()}
     assert all(line.strip() in source for line in kept)
     assert not any(line.lstrip().startswith(">") for line in kept)
+
+
+@pytest.mark.parametrize(
+    ("text", "folded", "offsets"),
+    [
+        pytest.param("e\u0301te\u0301", "ete", [0, 2, 3], id="decomposed-accents"),
+        pytest.param("sœur", "soeur", [0, 1, 1, 2, 3], id="ligature"),
+        pytest.param("Été…", "ete...", [0, 1, 2, 3, 3, 3], id="ellipsis"),
+        pytest.param("Déjà", "deja", [0, 1, 2, 3], id="one-for-one"),
+    ],
+)
+def test_fold_offsets_of_changing_lengths(text: str, folded: str, offsets: list[int]) -> None:
+    result, positions = fold_with_offsets(text)
+    assert (result, list(positions)) == (folded, offsets)
+
+
+_FRENCH = st.text(
+    alphabet=st.one_of(
+        st.sampled_from("aeiouAEIOU éèêëàâîïôûùçÉÈÇŒœæß’`´…«»\u0301\u0327 -,.\n'"),
+        st.characters(codec="utf-8"),
+    ),
+    max_size=200,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_FRENCH)
+def test_fold_folds_each_character_on_its_own(text: str) -> None:
+    pieces = [fold(char) for char in text]
+    folded, offsets = fold_with_offsets(text)
+    assert folded == "".join(pieces) == fold(text)
+    assert list(offsets) == [index for index, piece in enumerate(pieces) for _ in piece]
+
+
+_SHARED = WordForms()
+
+
+@settings(max_examples=200, deadline=None)
+@given(_TEXT)
+def test_a_shared_word_memo_reads_like_a_fresh_one(text: str) -> None:
+    assert tokenize(text, forms=_SHARED) == tokenize(text)
+    assert tokenize(text, forms=_SHARED) == tokenize(text)  # once more, from the memo
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(max_size=40), max_size=12))
+def test_a_quoted_line_at_the_end_changes_nothing_kept(lines: list[str]) -> None:
+    text = "\n".join(lines)
+    assert strip_quoted(f"{text}\n> Vous pouvez saisir le médiateur.") == strip_quoted(text)
+
+
+def test_a_text_without_quotes_keeps_every_line() -> None:
+    assert strip_quoted("Bonjour,\r\nfuite au compteur.\r\n\r\nMerci ") == (
+        "Bonjour,\nfuite au compteur.\n\nMerci"
+    )

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from schemas import PostalAddress, SenderHints
 from services.router.domain.identification import (
+    CandidateIndex,
     DirectoryEntry,
     MatchPolicy,
     fold_name,
@@ -77,3 +78,31 @@ def test_fold_name() -> None:
 def test_never_raises_and_never_invents_a_customer(hints: SenderHints) -> None:
     result = identify_customer(hints, DIRECTORY, POLICY)
     assert result.customer_ref is None or result.customer_ref in {d.customer_ref for d in DIRECTORY}
+
+
+_HINTS = st.builds(
+    SenderHints,
+    customer_ref=st.sampled_from((None, "999999999", *(e.customer_ref for e in DIRECTORY))),
+    email=st.sampled_from((None, "nobody@example.test", *(e.email for e in DIRECTORY if e.email))),
+    mobile=st.sampled_from((None, *(e.mobile for e in DIRECTORY if e.mobile))),
+    first_name=st.sampled_from((None, "Jean", "Inès", "Camille", "Maître")),
+    last_name=st.sampled_from((None, "Petit", "Bernard", "Durand", "Lefebvre")),
+    postal_address=st.one_of(
+        st.none(),
+        st.builds(
+            _address,
+            st.sampled_from(("1 rue de Rome", "40 av. Felix Faure", "2 rue Neuve")),
+            st.sampled_from(("13001", "69003", "57000", "75001")),
+        ),
+    ),
+)
+
+
+@given(_HINTS, st.permutations(DIRECTORY))
+def test_a_batch_index_identifies_as_the_whole_directory_does(
+    hints: SenderHints, directory: list[DirectoryEntry]
+) -> None:
+    """Each contact of a batch is only compared with the accounts sharing one of its hints."""
+    index = CandidateIndex(directory)
+    assert index.identify(hints, POLICY) == identify_customer(hints, directory, POLICY)
+    assert all(entry in directory for entry in index.of(hints))
