@@ -13,13 +13,13 @@ from typing import cast
 
 import pytest
 import sqlalchemy as sa
-from faststream import TestApp
+from faststream import FastStream, TestApp
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 
 from schemas import AccountAction, DeadLetter, IntakeItem, SenderHints
 from schemas.topics import ACCOUNT_ACTIONS, DEAD_LETTERS, INTAKE_ITEMS
 from services.common.outbox import OutboxRelay
-from services.common.store import create_store, migrate
+from services.common.store import Store, create_store, migrate
 from services.common.store.tables import dossiers
 from services.router.app import create_app
 from services.router.rules_loader import load_rules
@@ -27,7 +27,8 @@ from services.router.service import RouterService
 from services.router.settings import RouterSettings
 
 
-async def test_valid_item_opens_a_dossier_and_bad_input_is_dead_lettered(tmp_path: Path) -> None:
+async def _router_on_sqlite(tmp_path: Path) -> tuple[Store, FastStream]:
+    """A migrated SQLite store and the router app on it (broker to be tested in memory)."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
     store = create_store(url)
     await migrate(store)
@@ -39,7 +40,11 @@ async def test_valid_item_opens_a_dossier_and_bad_input_is_dead_lettered(tmp_pat
             "LOG_FORMAT": "json",
         }
     )
-    app = create_app(settings)
+    return store, create_app(settings)
+
+
+async def test_valid_item_opens_a_dossier_and_bad_input_is_dead_lettered(tmp_path: Path) -> None:
+    store, app = await _router_on_sqlite(tmp_path)
     item = IntakeItem(
         item_id="email:component-1",
         channel="email",
@@ -75,18 +80,7 @@ async def test_one_batch_sees_its_own_earlier_dossiers(tmp_path: Path) -> None:
     The batch is one transaction; the second contact must see the dossier the
     first one opened, with its dunning block (4.13, 5.1.7.2 a).
     """
-    url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
-    store = create_store(url)
-    await migrate(store)
-    settings = RouterSettings.model_validate(
-        {
-            "KAFKA_BOOTSTRAP_SERVERS": "in-memory:9092",
-            "DATABASE_URL": url,
-            "KAFKA_CREATE_TOPICS": "false",
-            "LOG_FORMAT": "json",
-        }
-    )
-    app = create_app(settings)
+    store, app = await _router_on_sqlite(tmp_path)
     texts = (
         "Je conteste ma facture, le montant est beaucoup trop élevé.",
         "J'annule ma demande concernant ma facture, le problème est résolu.",
