@@ -12,8 +12,11 @@ once: nothing waits on a timer. Each writer keeps one *session* (the service's
 store connection) for all the batches it writes in a row, and closes it when
 the queue is empty.
 
-All or nothing: when ``write`` raises, every submitter of that batch gets the
-error (its webhook answers 503) and nothing of the batch was stored. A
+All or nothing: when ``write`` raises, nothing of the batch was stored. A
+store outage (a transient error, past the writer's own retries) is handed to
+every submitter of the batch (its webhook answers 503); any other error may
+come from one payload, so each submission of the batch is written again
+alone and only the one that fails again gets its error. A
 submitter that stops waiting cancels only its own future: the batch goes on,
 its events are recorded, and the platform's retry is then a duplicate.
 """
@@ -24,6 +27,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Generic, TypeVar
+
+from services.common.retry import is_transient_store_error
 
 __all__ = ["GroupCommit"]
 
@@ -95,7 +100,13 @@ class GroupCommit(Generic[S, T, R]):
             for _, future in batch:
                 future.cancel()
             raise
-        except Exception as error:  # noqa: BLE001 (handed to every submitter of the batch)
+        except Exception as error:  # noqa: BLE001 (handed to the submitters, or isolated)
+            if len(batch) > 1 and not is_transient_store_error(error):
+                # Not an outage: one payload may be what the store refuses. Each is
+                # written alone, so that only its own request fails.
+                for entry in batch:
+                    await self._write_batch(session, [entry])
+                return
             for _, future in batch:
                 if not future.done():
                     future.set_exception(error)

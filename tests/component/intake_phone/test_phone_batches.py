@@ -114,7 +114,7 @@ async def test_a_batch_answers_each_payload_as_if_recorded_alone_in_turn(
     assert [row.event_count for row in states] == [len(_events("x"))] * 2
 
 
-async def test_a_failing_batch_fails_every_payload_and_stores_nothing(
+async def test_a_payload_the_store_refuses_fails_alone_and_stores_nothing(
     store: Store, make_service: Factory
 ) -> None:
     service = make_service()
@@ -123,9 +123,14 @@ async def test_a_failing_batch_fails_every_payload_and_stores_nothing(
         results = await asyncio.gather(
             *(service.ingest(p) for p in payloads), return_exceptions=True
         )
-    assert all(isinstance(r, sa.exc.ProgrammingError) for r in results)
-    for table in (phone_open_calls, phone_emitted_calls, outbox):
-        assert await _count(store, table) == 0
+    failed = [r for r in results if isinstance(r, BaseException)]
+    # The batch failed; each payload was then written alone: only those completing the
+    # call (whose item goes to the outbox) are refused, and what they wrote is rolled back.
+    assert failed
+    assert all(isinstance(r, sa.exc.ProgrammingError) for r in failed)
+    assert len(failed) < len(payloads)
+    assert await _count(store, outbox) == 0
+    assert await _count(store, phone_emitted_calls) == 0
     await asyncio.gather(*(service.ingest(p) for p in payloads))  # the platform retries
     assert len(await outbox_payloads(store, INTAKE_ITEMS)) == 1
 
@@ -157,19 +162,24 @@ def webhooks(store: Store) -> Webhooks:
     return Webhooks(settings, service, metrics)
 
 
-async def test_webhook_requests_of_a_failing_batch_all_get_503_then_their_retries_land(
+async def test_webhook_requests_the_store_refuses_get_503_then_their_retries_land(
     store: Store, webhooks: Webhooks
 ) -> None:
-    bodies = [sample("generic_call.json"), sample("generic_hidden_caller_ended.json")]
+    whole = sample("generic_call.json")  # a whole call: emitted at once, no open-call row
+    ended = sample("generic_hidden_caller_ended.json")  # ended, no wrap-up: an open call
     transport = httpx.ASGITransport(app=webhooks.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://phone.test") as client:
         with _failing_writes(store, "phone_open_calls"):
-            refused = await asyncio.gather(
-                *(post_webhook(client, "generic", b, SECRET) for b in bodies * 4)
+            answers = await asyncio.gather(
+                *(post_webhook(client, "generic", b, SECRET) for b in [whole, ended] * 4)
             )
-        assert {(r.status_code, r.headers.get("Retry-After")) for r in refused} == {(503, "5")}
+        statuses = [(r.status_code, r.headers.get("Retry-After")) for r in answers]
+        # The batches failed; written again one by one, only the open call is refused.
+        assert statuses[1::2] == [(503, "5")] * 4
+        assert set(statuses[::2]) == {(200, None)}
         assert await _count(store, phone_open_calls) == 0
-        assert await _count(store, phone_emitted_calls) == 0
+        assert await _count(store, phone_emitted_calls) == 1
+        bodies = [whole, ended]
         retried = await asyncio.gather(
             *(post_webhook(client, "generic", b, SECRET) for b in bodies * 2)
         )

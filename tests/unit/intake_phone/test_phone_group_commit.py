@@ -14,8 +14,15 @@ from services.intake_phone.group_commit import GroupCommit
 class Recorder:
     """A ``write`` that records each batch, in sessions it also records."""
 
-    def __init__(self, *, fail_on: str | None = None, hold: asyncio.Event | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        fail_on: str | None = None,
+        hold: asyncio.Event | None = None,
+        error: Exception | None = None,
+    ) -> None:
         self.batches: list[list[str]] = []
+        self._error = error or RuntimeError("the batch failed")
         self.sessions = 0
         self.open_sessions = 0
         self._fail_on = fail_on
@@ -36,7 +43,7 @@ class Recorder:
         if self._hold is not None:
             await self._hold.wait()
         if self._fail_on in items:
-            raise RuntimeError("the batch failed")
+            raise self._error
         return [item.upper() for item in items]
 
 
@@ -76,9 +83,9 @@ async def test_a_batch_is_split_at_max_items() -> None:
     assert [len(batch) for batch in recorder.batches] == [4, 4, 2]
 
 
-async def test_a_failed_write_fails_every_submitter_of_its_batch_only() -> None:
+async def test_a_store_outage_fails_every_submitter_of_its_batch_only() -> None:
     hold = asyncio.Event()
-    recorder = Recorder(fail_on="poison", hold=hold)
+    recorder = Recorder(fail_on="poison", hold=hold, error=ConnectionRefusedError("store down"))
     commits = _commits(recorder)
     first = asyncio.create_task(commits.submit("first"))
     await asyncio.sleep(0.01)
@@ -87,9 +94,28 @@ async def test_a_failed_write_fails_every_submitter_of_its_batch_only() -> None:
     hold.set()
     assert await first == "FIRST"
     for task in doomed:
-        with pytest.raises(RuntimeError, match="the batch failed"):
+        with pytest.raises(ConnectionRefusedError):
             await task
+    assert recorder.batches == [["first"], ["x", "poison", "y"]]  # no retry one by one
     assert await commits.submit("after") == "AFTER"  # the next batch is written as usual
+
+
+async def test_a_payload_the_store_refuses_fails_only_its_own_request() -> None:
+    hold = asyncio.Event()
+    recorder = Recorder(fail_on="poison", hold=hold)
+    commits = _commits(recorder)
+    first = asyncio.create_task(commits.submit("first"))
+    await asyncio.sleep(0.01)
+    others = [asyncio.create_task(commits.submit(item)) for item in ("x", "poison", "y")]
+    await asyncio.sleep(0.01)
+    hold.set()
+    assert await first == "FIRST"
+    assert await others[0] == "X"
+    assert await others[2] == "Y"
+    with pytest.raises(RuntimeError, match="the batch failed"):
+        await others[1]
+    # The failed batch, then each of its submissions written alone.
+    assert recorder.batches == [["first"], ["x", "poison", "y"], ["x"], ["poison"], ["y"]]
 
 
 async def test_a_submitter_that_stops_waiting_does_not_cancel_the_batch() -> None:
