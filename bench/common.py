@@ -12,7 +12,21 @@ from pathlib import Path
 
 import asyncpg
 
-__all__ = ["Figure", "machine", "peak_rss_mb", "percentile", "scratch_postgres"]
+__all__ = ["Figure", "machine", "peak_rss_mb", "percentile", "scratch_postgres", "service_env"]
+
+
+def service_env(bootstrap: str, database_url: str, **extra: str) -> dict[str, str]:
+    """Environment of a measured service: the bench's broker and store, short tansu joins,
+    warnings only in the logs; ``extra`` adds or overrides variables."""
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "DATABASE_URL": database_url,
+        "KAFKA_SESSION_TIMEOUT_MS": "2000",
+        "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+        "LOG_LEVEL": "WARNING",
+        "LOG_FORMAT": "json",
+        **extra,
+    }
 
 
 @dataclass(frozen=True, slots=True)

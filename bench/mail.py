@@ -78,7 +78,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
 
-from bench.common import Figure, peak_rss_mb, percentile, scratch_postgres
+from bench.common import Figure, peak_rss_mb, percentile, scratch_postgres, service_env
 from schemas.topics import INTAKE_ITEMS
 from services.common.embedded import EmbeddedBroker
 from services.common.kafka import ensure_topics
@@ -408,22 +408,18 @@ def _env(
     sink: SmtpSink | None,
 ) -> dict[str, str]:
     """The service's environment: the bench's parts, everything else at its default."""
-    env = {
-        "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-        "DATABASE_URL": url,
-        "KAFKA_SESSION_TIMEOUT_MS": "2000",
-        "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
-        "KAFKA_DEFAULT_PARTITIONS": "6",
-        "LOG_LEVEL": "WARNING",
-        "LOG_FORMAT": "json",
-        "INTAKE_MAIL_IMAP_HOST": dovecot.host,
-        "INTAKE_MAIL_IMAP_PORT": str(dovecot.port),
-        "INTAKE_MAIL_IMAP_SECURITY": "plain",
-        "INTAKE_MAIL_IMAP_USER": USER,
-        "INTAKE_MAIL_IMAP_PASSWORD": PASSWORD,
-        "INTAKE_MAIL_BATCH_SIZE": str(batch_size),
-        "INTAKE_MAIL_ATTACHMENTS_DIR": str(tmp / "attachments"),
-    }
+    env = service_env(
+        broker.bootstrap_servers,
+        url,
+        KAFKA_DEFAULT_PARTITIONS="6",
+        INTAKE_MAIL_IMAP_HOST=dovecot.host,
+        INTAKE_MAIL_IMAP_PORT=str(dovecot.port),
+        INTAKE_MAIL_IMAP_SECURITY="plain",
+        INTAKE_MAIL_IMAP_USER=USER,
+        INTAKE_MAIL_IMAP_PASSWORD=PASSWORD,
+        INTAKE_MAIL_BATCH_SIZE=str(batch_size),
+        INTAKE_MAIL_ATTACHMENTS_DIR=str(tmp / "attachments"),
+    )
     if sink is not None:
         env |= {
             "INTAKE_MAIL_SMTP_HOST": sink.host,

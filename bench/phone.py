@@ -50,7 +50,7 @@ from zoneinfo import ZoneInfo
 
 from aiokafka import AIOKafkaConsumer
 
-from bench.common import Figure, peak_rss_mb, percentile, scratch_postgres
+from bench.common import Figure, peak_rss_mb, percentile, scratch_postgres, service_env
 from schemas import IntakeItem
 from schemas.topics import INTAKE_ITEMS
 from services.common.embedded import EmbeddedBroker, free_port
@@ -308,19 +308,15 @@ async def run(
     ):
         async with scratch_postgres() as url:
             port = free_port()
-            env = {
-                "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-                "DATABASE_URL": url,
-                "KAFKA_SESSION_TIMEOUT_MS": "2000",
-                "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
-                "LOG_LEVEL": "WARNING",
-                "LOG_FORMAT": "json",
-                "INTAKE_PHONE_LISTEN_PORT": str(port),
-                "INTAKE_PHONE_GENERIC_HMAC_SECRET": SECRETS["generic"],
-                "INTAKE_PHONE_RINGOVER_HMAC_SECRET": SECRETS["ringover"],
-                "INTAKE_PHONE_ASTERISK_HMAC_SECRET": SECRETS["asterisk"],
-                "INTAKE_PHONE_TWILIO_BEARER_TOKEN": TWILIO_TOKEN,
-            }
+            env = service_env(
+                broker.bootstrap_servers,
+                url,
+                INTAKE_PHONE_LISTEN_PORT=str(port),
+                INTAKE_PHONE_GENERIC_HMAC_SECRET=SECRETS["generic"],
+                INTAKE_PHONE_RINGOVER_HMAC_SECRET=SECRETS["ringover"],
+                INTAKE_PHONE_ASTERISK_HMAC_SECRET=SECRETS["asterisk"],
+                INTAKE_PHONE_TWILIO_BEARER_TOKEN=TWILIO_TOKEN,
+            )
             phone = await PhoneProcess(env, Path(tmp)).start(timeout=60)
             seen: dict[str, float] = {}
             copies: list[str] = []

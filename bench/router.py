@@ -22,7 +22,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from bench.common import Figure, peak_rss_mb, percentile, scratch_postgres
+from bench.common import Figure, peak_rss_mb, percentile, scratch_postgres, service_env
 from schemas import IntakeItem, SenderHints, Task
 from schemas.topics import INTAKE_ITEMS, SERVICE_QUEUES, task_topic
 from services.common.embedded import EmbeddedBroker
@@ -144,15 +144,11 @@ async def run(items: int = 50_000, rate: int = 1_000, steady_s: int = 10) -> lis
         EmbeddedBroker(log_path=Path(tmp) / "tansu.log") as broker,
     ):
         async with scratch_postgres() as url:
-            env = {
-                "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-                "DATABASE_URL": url,
-                "KAFKA_SESSION_TIMEOUT_MS": "2000",
-                "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
-                "KAFKA_DEFAULT_PARTITIONS": "6",
-                "LOG_LEVEL": "WARNING",
-                "LOG_FORMAT": "json",
-            }
+            env = service_env(
+                broker.bootstrap_servers,
+                url,
+                KAFKA_DEFAULT_PARTITIONS="6",
+            )
             await ensure_topics(ServiceSettings.model_validate(env))
             store = create_store(url)
             await migrate(store)

@@ -58,7 +58,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.common import Figure, peak_rss_mb, scratch_postgres
+from bench.common import Figure, peak_rss_mb, scratch_postgres, service_env
 from schemas.dossiers import DossierOpened, Kind
 from schemas.intake import Channel
 from schemas.topics import DOSSIER_EVENTS
@@ -384,15 +384,11 @@ async def run(
         EmbeddedBroker(log_path=Path(tmp) / "tansu.log") as broker,
     ):
         async with scratch_postgres() as url:
-            env = {
-                "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-                "DATABASE_URL": url,
-                "KAFKA_SESSION_TIMEOUT_MS": "2000",
-                "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
-                "LOG_LEVEL": "WARNING",
-                "LOG_FORMAT": "json",
-                "SLA_WATCH_MAIL_FROM": MAIL_FROM,
-            }
+            env = service_env(
+                broker.bootstrap_servers,
+                url,
+                SLA_WATCH_MAIL_FROM=MAIL_FROM,
+            )
             settings = ServiceSettings.model_validate(env)
             await ensure_topics(settings)
             store = create_store(url)
