@@ -18,7 +18,6 @@ from __future__ import annotations
 import io
 import random
 import struct
-import time
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -35,7 +34,6 @@ PDF_COUNT = 150
 IMAGE_COUNT = 150
 LIMITS = ScanLimits(max_pages=20, max_pixels=20_000_000)
 DPI = 72
-SLOW_S = 10.0
 
 
 def pdf_bytes(objects: list[bytes], *, trailer: bytes = b"") -> bytes:
@@ -280,11 +278,7 @@ def test_fuzz_scan_files_campaign(
     for case_id, data in cases:
         path = tmp_path / case_id
         path.write_bytes(data)
-        started = time.perf_counter()
         problem = check_letter_file(path)
-        elapsed = time.perf_counter() - started
-        if problem is None and elapsed > SLOW_S:
-            problem = f"took {elapsed:.1f} s"
         if problem is not None:
             failures.append(f"{case_id}: {problem}")
     exercised(f"scan_{kind}", len(cases))

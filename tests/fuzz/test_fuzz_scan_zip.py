@@ -16,7 +16,6 @@ import io
 import random
 import stat
 import struct
-import time
 import warnings
 import zipfile
 import zlib
@@ -29,7 +28,6 @@ SEED = 20260315
 COUNT = 150
 LIMITS = ZipLimits(max_entries=40, max_total_bytes=4 * 1024**2, max_entry_bytes=2 * 1024**2)
 _ZEROS = bytes(3 * 1024**2)
-SLOW_S = 10.0
 NAMES = [
     "a.pdf", "../escape.pdf", "../../escape.pdf", "/absolute.pdf", "C:/drive.pdf", "C:\\drive.pdf",
     "..\\escape.pdf", "B/../../escape.pdf", "B/a.pdf", "B/sub/a.pdf", "a\x00.pdf", "x" * 300,
@@ -144,14 +142,10 @@ def test_fuzz_scan_zip_campaign(tmp_path: Path, exercised: Callable[[str, int], 
         root.mkdir()
         zip_path = root / "batch.zip"
         zip_path.write_bytes(data)
-        started = time.perf_counter()
         try:
             problem = check_zip(zip_path, root)
         except Exception as exc:
             problem = f"{type(exc).__name__}: {exc}"[:300]
-        elapsed = time.perf_counter() - started
-        if problem is None and elapsed > SLOW_S:
-            problem = f"took {elapsed:.1f} s"
         if problem is not None:
             failures.append(f"{case_id}: {problem}")
     escaped = [path for path in tmp_path.rglob("escape*")] + list(tmp_path.rglob("absolute*"))
