@@ -64,7 +64,12 @@ class HttpServer:
 
     async def start(self) -> None:
         """Bind and serve; return once uvicorn accepts connections."""
-        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        # IPPROTO_TCP, not 0: asyncio disables Nagle's algorithm only on sockets that
+        # say they are TCP, and accepted sockets inherit this one's protocol. With
+        # Nagle on, uvicorn's second write (the body after the head) waited for the
+        # client's delayed ACK: 40 ms added to every keep-alive request.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((self.host, self.port))
