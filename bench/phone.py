@@ -281,6 +281,7 @@ async def _watch_items(bootstrap: str, seen: dict[str, float], copies: list[str]
         group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
+        fetch_max_wait_ms=50,  # as the services: tansu holds a fetch for the whole wait
     )
     await consumer.start()
     try:

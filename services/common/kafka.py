@@ -81,6 +81,7 @@ def consumer_options(settings: ServiceSettings, group_id: str) -> dict[str, Any]
         "session_timeout_ms": settings.kafka_session_timeout_ms,
         "heartbeat_interval_ms": settings.kafka_heartbeat_interval_ms,
         "max_partition_fetch_bytes": settings.kafka_max_request_size,
+        "fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms,
     }
 
 

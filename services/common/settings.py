@@ -79,6 +79,17 @@ class ServiceSettings(BaseSettings):
     kafka_heartbeat_interval_ms: int = Field(
         default=3_000, ge=100, validation_alias=shared("KAFKA_HEARTBEAT_INTERVAL_MS")
     )
+    kafka_fetch_max_wait_ms: int = Field(
+        default=50,
+        ge=1,
+        le=60_000,
+        validation_alias=shared("KAFKA_FETCH_MAX_WAIT_MS"),
+        description=(
+            "longest a consumer's fetch waits for records; tansu (the embedded broker) "
+            "always waits this long, even when records arrive meanwhile, so it bounds "
+            "every hop's latency there (Apache Kafka answers as soon as records arrive)"
+        ),
+    )
     kafka_default_partitions: int = Field(
         default=6, ge=1, le=1000, validation_alias=shared("KAFKA_DEFAULT_PARTITIONS")
     )

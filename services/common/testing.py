@@ -61,6 +61,7 @@ async def read_topic(
         group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
+        fetch_max_wait_ms=50,  # tansu holds a fetch for the whole wait, records or not
     )
     await consumer.start()
     values: list[bytes] = []
