@@ -17,6 +17,7 @@ from services.common.logging import configure_logging, get_logger
 from services.common.outbox import OutboxRelay
 from services.common.store import create_store
 from services.common.version import SERVICE_VERSION
+from services.router.classifier import Classifier, ProcessClassifier, ThreadClassifier
 from services.router.domain.dossiers import FollowUpPolicy
 from services.router.domain.identification import MatchPolicy
 from services.router.handlers import RouterDeps, build_router
@@ -46,6 +47,10 @@ def create_app(settings: RouterSettings | None = None) -> FastStream:
         store = create_store(settings.resolved_database_url())
         await prepare_infrastructure(settings, store)
         relay = OutboxRelay(store, broker)
+        classifier: Classifier = ThreadClassifier(rules)
+        if settings.classify_processes:
+            classifier = ProcessClassifier(rules, settings.rules_dir, settings.classify_processes)
+            await classifier.start()
         deps.service = RouterService(
             store,
             rules,
@@ -57,6 +62,7 @@ def create_app(settings: RouterSettings | None = None) -> FastStream:
                 rdr_code=rules.escalation.rdr_code,
                 window=dt.timedelta(days=settings.follow_up_days),
             ),
+            classifier=classifier,
         )
         async with (
             background(relay.run_forever(settings.outbox_sweep_interval_s)),
@@ -65,6 +71,7 @@ def create_app(settings: RouterSettings | None = None) -> FastStream:
             log.info("service.started", service="router", version=SERVICE_VERSION)
             yield
         await deps.require().stop_publishing()
+        classifier.close()
         await store.dispose()
 
     app = FastStream(

@@ -23,7 +23,8 @@ from services.common.store.engine import Store
 from services.router.adapters.batch import RoutingBatch
 from services.router.adapters.directory import DirectoryRepository
 from services.router.adapters.repository import DossierRepository
-from services.router.domain.classification import Classification, classify
+from services.router.classifier import Classifier, ThreadClassifier
+from services.router.domain.classification import Classification
 from services.router.domain.commands import CommandEffects, DossierState, apply_command
 from services.router.domain.dossiers import DossierView, FollowUpPolicy, decide
 from services.router.domain.effects import Effects, plan
@@ -67,9 +68,10 @@ class RouterService:
         retry_max_s: float = 30.0,
         match_policy: MatchPolicy | None = None,
         follow_up: FollowUpPolicy | None = None,
+        classifier: Classifier | None = None,
     ) -> None:
         self._store = store
-        self._rules = rules
+        self._classifier = classifier or ThreadClassifier(rules)
         self._relay = relay
         self._clock = clock
         self._retry_max_s = retry_max_s
@@ -94,9 +96,9 @@ class RouterService:
         """
 
         unique = list({item.item_id: item for item in items}.values())
-        # Qualification is pure and needs no store: a worker thread does it while the
-        # store answers the batch's reads (and only once, whatever the retries).
-        classifying = asyncio.ensure_future(asyncio.to_thread(self._classify_all, unique))
+        # Qualification is pure and needs no store: a worker (thread or process) does it
+        # while the store answers the batch's reads (and only once, whatever the retries).
+        classifying = asyncio.ensure_future(self._classifier.classify_all(unique))
 
         async def attempt() -> list[RouteOutcome]:
             async with self._store.transaction() as connection:
@@ -197,19 +199,6 @@ class RouterService:
         await repo.save_batch(batch)
         await add_to_outbox(connection, messages, now)
         return [outcomes[item.item_id] for item in items]
-
-    def _classify_all(self, items: Sequence[IntakeItem]) -> dict[str, Classification]:
-        """Qualify each item (4.6, 4.7, 4.13, 5.1.4), by item id: a pure function of its words."""
-        return {
-            item.item_id: classify(
-                subject=item.subject,
-                text=item.text,
-                channel=item.channel,
-                tsa_box=item.tsa_box,
-                rules=self._rules,
-            )
-            for item in items
-        }
 
     async def apply(self, command: DossierCommand) -> CommandEffects:
         """Apply one downstream command to its dossier, once (by command id)."""

@@ -30,6 +30,15 @@ class RouterSettings(ServiceSettings):
     rules_dir: Path | None = Field(
         default=None, description="directory of rule files; the bundled rules when unset"
     )
+    classify_processes: int = Field(
+        default=1,
+        ge=0,
+        le=64,
+        description=(
+            "worker processes that qualify the items (0: a thread of the router's own "
+            "process, which then uses about one core)"
+        ),
+    )
     outbox_sweep_interval_s: float = Field(default=1.0, gt=0)
     db_retry_max_s: float = Field(
         default=30.0, gt=0, description="how long a transaction is retried on store outages"

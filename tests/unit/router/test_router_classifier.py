@@ -1,0 +1,139 @@
+"""Qualifying in worker processes gives the thread's answers, and survives a killed worker."""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from schemas import IntakeItem, SenderHints
+from services.router.classifier import ProcessClassifier, ThreadClassifier, classify_items
+from services.router.domain.rules import RuleSet
+from services.router.evaluation import load_examples
+from services.router.rules_loader import load_rules
+
+DATASET = Path(__file__).resolve().parents[2] / "data" / "contacts" / "labelled.jsonl"
+
+
+@pytest.fixture(scope="module")
+def rules() -> RuleSet:
+    return load_rules()
+
+
+@pytest.fixture(scope="module")
+def items() -> list[IntakeItem]:
+    now = dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.UTC)
+    return [
+        IntakeItem(
+            item_id=f"item:{example.id}",
+            channel=example.channel,
+            received_at=now,
+            source_ref=f"test/{example.id}",
+            sender=SenderHints(customer_ref="100000001"),
+            subject=example.subject,
+            text=example.text,
+            tsa_box=example.tsa_box,
+        )
+        for example in load_examples(DATASET)
+    ]
+
+
+@pytest.fixture
+async def workers(rules: RuleSet) -> AsyncIterator[ProcessClassifier]:
+    classifier = ProcessClassifier(rules, None, processes=2)
+    await classifier.start()
+    yield classifier
+    classifier.close()
+
+
+async def test_workers_qualify_every_item_as_the_thread_does(
+    rules: RuleSet, items: list[IntakeItem], workers: ProcessClassifier
+) -> None:
+    expected = await ThreadClassifier(rules).classify_all(items)
+
+    got = await workers.classify_all(items)
+
+    assert got == expected
+    assert len(got) == len(items) > 200
+    assert got == classify_items(rules, items)
+
+
+async def test_a_killed_worker_costs_no_item(
+    rules: RuleSet, items: list[IntakeItem], workers: ProcessClassifier
+) -> None:
+    expected = classify_items(rules, items[:80])
+    children = multiprocessing.active_children()
+    assert len(children) == 2
+    for child in children:
+        assert child.pid is not None
+        os.kill(child.pid, signal.SIGKILL)
+        child.join(10)
+
+    during = await workers.classify_all(items[:80])  # the broken pool: done in a thread
+    after = await workers.classify_all(items[:80])  # a new pool
+
+    assert during == expected
+    assert after == expected
+    assert {child.pid for child in multiprocessing.active_children()}.isdisjoint(
+        {child.pid for child in children}
+    )
+
+
+async def test_an_empty_batch_needs_no_worker(workers: ProcessClassifier) -> None:
+    assert await workers.classify_all([]) == {}
+
+
+def test_a_pool_needs_a_process(rules: RuleSet) -> None:
+    with pytest.raises(ValueError, match="at least one process"):
+        ProcessClassifier(rules, None, processes=0)
+
+
+_KILLED_ROUTER = """
+import asyncio, multiprocessing, os, signal
+from services.router.classifier import ProcessClassifier
+from services.router.rules_loader import load_rules
+
+async def main():
+    classifier = ProcessClassifier(load_rules(), None, processes=2)
+    await classifier.start()
+    print("workers:", *(p.pid for p in multiprocessing.active_children()), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+asyncio.run(main())
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_the_workers_of_a_killed_router_exit() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _KILLED_ROUTER],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == -signal.SIGKILL
+    line = next(line for line in done.stdout.splitlines() if line.startswith("workers:"))
+    pids = [int(pid) for pid in line.split()[1:]]
+    assert len(pids) == 2
+
+    deadline = time.monotonic() + 15
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+    assert not any(_alive(pid) for pid in pids)
