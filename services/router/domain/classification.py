@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
-from services.router.domain.matching import Document, LexiconHit
+from services.router.domain.documents import Document
+from services.router.domain.matching import LexiconHit
 from services.router.domain.rules import CompiledRules, DossierType, RuleSet
 from services.router.domain.text import strip_quoted
 

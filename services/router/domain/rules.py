@@ -15,15 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from schemas.dossiers import Kind, Urgency
 from schemas.topics import SERVICE_QUEUES
-from services.router.domain.matching import (
-    CompiledCue,
-    CompiledLexicon,
-    Document,
-    Scanner,
-    Speller,
-    compile_phrase,
-    vocabulary_of,
-)
+from services.router.domain.cues import CompiledCue, compile_phrase
+from services.router.domain.documents import Document
+from services.router.domain.matching import CompiledLexicon, Scanner, vocabulary_of
+from services.router.domain.speller import Speller
 from services.router.domain.spelling import MISSPELLINGS
 from services.router.domain.text import WordForms, fold
 

@@ -6,13 +6,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.router.domain.matching import (
-    Document,
-    Scanner,
-    Speller,
-    compile_phrase,
-)
+from services.router.domain.cues import compile_phrase
+from services.router.domain.documents import Document
+from services.router.domain.matching import Scanner
 from services.router.domain.rules import Cue, Lexicon, RuleSet
+from services.router.domain.speller import Speller
 from services.router.rules_loader import load_rules
 
 
