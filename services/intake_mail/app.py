@@ -37,11 +37,12 @@ from services.intake_mail.adapters.attachments import FileAttachmentStore
 from services.intake_mail.adapters.imap import ImapSource
 from services.intake_mail.adapters.maildir import MaildirSource
 from services.intake_mail.adapters.smtp import SmtpMailer
+from services.intake_mail.batches import Folders
 from services.intake_mail.errors import TRANSIENT_ERRORS
 from services.intake_mail.mailbox import MailboxLoop
 from services.intake_mail.metrics import MailMetrics
 from services.intake_mail.ports import ItemPublisher, MailSource
-from services.intake_mail.service import SERVICE, Folders, MailIntake
+from services.intake_mail.service import SERVICE, MailIntake
 from services.intake_mail.settings import IntakeMailSettings
 
 __all__ = ["create_app"]

@@ -26,9 +26,10 @@ from services.intake_mail.acknowledgement_mail import AcknowledgementRenderer
 from services.intake_mail.acknowledgements import Acknowledger
 from services.intake_mail.adapters.attachments import FileAttachmentStore
 from services.intake_mail.adapters.maildir import MaildirSource
+from services.intake_mail.batches import Folders
 from services.intake_mail.mailbox import MailboxLoop
 from services.intake_mail.metrics import MailMetrics
-from services.intake_mail.service import SERVICE, Folders, MailIntake
+from services.intake_mail.service import SERVICE, MailIntake
 from services.intake_mail.testing import RecordingMailer
 
 __all__ = ["FROM", "OWN", "START", "Harness", "ManualClock", "intake_harness"]

@@ -13,10 +13,11 @@ import asyncio
 import random
 
 from services.common.logging import get_logger
+from services.intake_mail.batches import PassReport
 from services.intake_mail.errors import TRANSIENT_ERRORS, IntakeMailError
 from services.intake_mail.metrics import MailMetrics
 from services.intake_mail.ports import FolderState, MailSource
-from services.intake_mail.service import MailIntake, PassReport
+from services.intake_mail.service import MailIntake
 
 __all__ = ["MailboxLoop", "backoff_delay"]
 

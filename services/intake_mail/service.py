@@ -18,6 +18,8 @@ acknowledgement).
 Steps 1-3 (``prepare``) and 4-6 (``settle``) are separate so that the mailbox
 loop can prepare the next batch while the previous one settles (two batches
 in flight at most); each mail still goes through the six steps in order.
+
+Step 2 is :mod:`.judging`'s; the values a batch goes through are in :mod:`.batches`.
 """
 
 from __future__ import annotations
@@ -29,112 +31,33 @@ import inspect
 import os
 import signal
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
-from urllib.parse import quote
-
-from pydantic import ValidationError
+from typing import Any, TypeVar
 
 from schemas import IntakeItem
-from services.common.dlq import DeadLetterPublisher, describe_validation_error
+from services.common.dlq import DeadLetterPublisher
 from services.common.logging import get_logger
-from services.common.metrics import metrics
 from services.common.retry import retry_store
 from services.common.store.engine import Store
 from services.intake_mail.acknowledgement_mail import acknowledgement_message_id
 from services.intake_mail.acknowledgements import Acknowledger
 from services.intake_mail.adapters.repository import MailRepository, UidKey
-from services.intake_mail.domain import (
-    Decision,
-    MailRejected,
-    ParsedMail,
-    acknowledgement_decision,
-    build_intake_item,
-    item_id_for,
-    parse_mail,
-    triage,
-)
+from services.intake_mail.batches import Folders, PassReport, PreparedBatch, Verdict, log_batch
+from services.intake_mail.judging import MailJudge
 from services.intake_mail.metrics import MailMetrics
-from services.intake_mail.ports import (
-    AttachmentStore,
-    FetchedMail,
-    FolderState,
-    ItemPublisher,
-    MailSource,
-)
+from services.intake_mail.ports import AttachmentStore, FolderState, ItemPublisher, MailSource
 
 __all__ = ["SERVICE", "Folders", "MailIntake", "PassReport", "PreparedBatch", "Verdict"]
 
 SERVICE = "intake-mail"
 Clock = Callable[[], dt.datetime]
 T = TypeVar("T")
-Outcome = Literal["published", "duplicate", "automatic", "quarantined"]
 log = get_logger(__name__)
-_THREAD_PARSE_BYTES = 256 * 1024
 _MAX_DEAD_LETTER_REF = 300 - len(SERVICE) - 1
+_DEFAULT_FOLDERS = Folders()
 
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class Folders:
-    """Where mail goes: accepted, bad input, automatic."""
-
-    processed: str = "Traités"
-    quarantine: str = "Quarantaine"
-    automatic: str = "Automatiques"
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """What the domain made of one mail."""
-
-    uid: str
-    kind: Literal["contact", "automatic", "quarantine"]
-    source_ref: str
-    reason: str = ""
-    reason_code: str | None = None
-    item: IntakeItem | None = None
-    content_sha256: str | None = None
-    acknowledgement: Decision | None = None
-    in_reply_to: str | None = None
-    raw: bytes | None = None
-
-
-@dataclass(slots=True)
-class PassReport:
-    """What one batch did."""
-
-    outcomes: dict[str, Outcome] = field(default_factory=dict)
-    moved: int = 0
-
-    def count(self, outcome: Outcome) -> int:
-        """How many mails of the batch had this outcome."""
-        return sum(1 for value in self.outcomes.values() if value == outcome)
-
-
-@dataclass(frozen=True, slots=True)
-class PreparedBatch:
-    """A batch fetched, judged and published, not yet recorded, acknowledged nor moved."""
-
-    key: UidKey
-    known: dict[str, str]
-    verdicts: list[Verdict]
-    new_items: list[Verdict]
-    report: PassReport
-    now: dt.datetime
-
-    @property
-    def item_ids(self) -> frozenset[str]:
-        """The ids of the items this batch published."""
-        return frozenset(v.item.item_id for v in self.new_items if v.item is not None)
-
-
-def source_ref(account: str, state: FolderState, uid: str) -> str:
-    """The mail's address, RFC 5092 style: ``imap://user@host/INBOX;UIDVALIDITY=n/;UID=m``."""
-    return f"{account}/{quote(state.folder)};UIDVALIDITY={state.uidvalidity}/;UID={uid}"
 
 
 def _dead_letter_ref(ref: str, uid: str) -> str:
@@ -156,7 +79,7 @@ class MailIntake:
         acknowledger: Acknowledger | None,
         own_addresses: Sequence[str],
         from_address: str = "",
-        folders: Folders = Folders(),
+        folders: Folders = _DEFAULT_FOLDERS,
         max_bytes: int = 25 * 1024 * 1024,
         metrics: MailMetrics | None = None,
         clock: Clock = _utcnow,
@@ -166,9 +89,8 @@ class MailIntake:
         self._store = store
         self._items = items
         self._dead_letters = dead_letters
-        self._attachments = attachments
+        self._judge = MailJudge(attachments, own_addresses, max_bytes)
         self._acknowledger = acknowledger
-        self._own = tuple(own_addresses)
         self._from = from_address
         self._folders = folders
         self._max_bytes = max_bytes
@@ -216,7 +138,7 @@ class MailIntake:
         known = await self._read(lambda repo: repo.known_uids(key, uids))
         now = self._clock()
         fetched = await source.fetch([uid for uid in uids if uid not in known], self._max_bytes)
-        verdicts = [await self._judge(source.account, state, mail, now) for mail in fetched]
+        verdicts = [await self._judge.judge(source.account, state, mail, now) for mail in fetched]
         report = PassReport()
         new_items = await self._publish(verdicts, report, in_flight)
         await self._dead_letter(verdicts)
@@ -232,53 +154,10 @@ class MailIntake:
         self._crash_point("before_move")
         destinations = dict(batch.known) | {v.uid: self._destination(v) for v in verdicts}
         await self._move(source, batch.key, destinations, report)
-        self._log(verdicts, report)
+        log_batch(verdicts, report, self._metrics)
         return report
 
     # -- steps ----------------------------------------------------------------
-
-    async def _judge(
-        self, account: str, state: FolderState, mail: FetchedMail, now: dt.datetime
-    ) -> Verdict:
-        ref = source_ref(account, state, mail.uid)
-        if mail.raw is None:
-            reason = f"mail of {mail.size} bytes is over the limit of {self._max_bytes} bytes"
-            return Verdict(mail.uid, "quarantine", ref, reason, "over_size_limit")
-        try:
-            parsed = await self._parse(mail.raw)
-        except MailRejected as rejected:
-            return Verdict(
-                mail.uid, "quarantine", ref, rejected.reason, rejected.reason_code, raw=mail.raw
-            )
-        sorting = triage(parsed)
-        if not sorting.customer_contact:
-            return Verdict(mail.uid, "automatic", ref, sorting.reason)
-        try:
-            item = build_intake_item(
-                parsed,
-                item_id=item_id_for(parsed.message_id, parsed.content_sha256),
-                source_ref=ref,
-                received_at_fallback=mail.arrived_at or now,
-                attachments=await self._attachments.save(parsed.attachments),
-            )
-        except ValidationError as error:
-            reason = describe_validation_error(error)[1]
-            return Verdict(mail.uid, "quarantine", ref, reason, "invalid_item", raw=mail.raw)
-        return Verdict(
-            mail.uid,
-            "contact",
-            ref,
-            sorting.reason,
-            item=item,
-            content_sha256=parsed.content_sha256,
-            acknowledgement=acknowledgement_decision(parsed, self._own),
-            in_reply_to=parsed.message_id,
-        )
-
-    async def _parse(self, raw: bytes) -> ParsedMail:
-        if len(raw) > _THREAD_PARSE_BYTES:  # keep the event loop (IDLE, Kafka) responsive
-            return await asyncio.to_thread(parse_mail, raw, max_bytes=self._max_bytes)
-        return parse_mail(raw, max_bytes=self._max_bytes)
 
     async def _publish(
         self, verdicts: Sequence[Verdict], report: PassReport, in_flight: Collection[str]
@@ -411,23 +290,3 @@ class MailIntake:
         if self._crash_at == point:
             log.warning("test.crash", point=point)
             os.kill(os.getpid(), signal.SIGKILL)
-
-    def _log(self, verdicts: Sequence[Verdict], report: PassReport) -> None:
-        for verdict in verdicts:
-            outcome = report.outcomes.get(verdict.uid, "quarantined")
-            self._metrics.mails.labels(outcome).inc()
-            metrics.items_in.labels(channel="email").inc()
-            metrics.items_out.labels(channel="email", outcome=outcome).inc()
-            item_id = verdict.item.item_id if verdict.item else None
-            if verdict.kind == "quarantine":
-                self._metrics.quarantined.labels(verdict.reason_code or "rejected").inc()
-                log.warning(
-                    "mail.quarantined", uid=verdict.uid, reason_code=verdict.reason_code,
-                    reason=verdict.reason,
-                )  # fmt: skip
-            elif verdict.kind == "automatic":
-                log.info("mail.automatic", uid=verdict.uid, reason=verdict.reason)
-            elif outcome == "duplicate":
-                log.info("mail.duplicate", uid=verdict.uid, item_id=item_id)
-            else:
-                log.info("mail.published", uid=verdict.uid, item_id=item_id, reason=verdict.reason)
