@@ -7,6 +7,8 @@ the domain lists at "now" are carried out in the same transaction as the new
 state: events, tasks and account actions through the outbox, each action
 recorded in the ``sla_actions`` ledger whose primary key makes it happen once.
 A holding mail by e-mail is only queued here; ``sender.py`` sends it.
+Each due action is carried out by :mod:`.actions`; :mod:`.writer` saves the
+dossiers and fills the outbox.
 
 The events sla_watch itself publishes are folded into the dossier's log at
 once and recorded as processed, so their copy coming back from Kafka is a
@@ -17,50 +19,35 @@ no-op (skipped from memory when this instance emitted it, else through
 from __future__ import annotations
 
 import datetime as dt
-from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence, Set
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas.dossiers import DossierEvent
-from schemas.topics import ACCOUNT_ACTIONS, DOSSIER_EVENTS, OUTBOUND_CONTACTS, task_topic
 from services.common.logging import get_logger
-from services.common.metrics import metrics
-from services.common.outbox import OutboxMessage, OutboxRelay, add_to_outbox
+from services.common.outbox import OutboxRelay
 from services.common.retry import retry_store
 from services.common.store.engine import Store
+from services.sla_watch.actions import perform
 from services.sla_watch.adapters.clock import SystemClock
-from services.sla_watch.adapters.composer import message_id_for
-from services.sla_watch.adapters.repository import DossierRow, QueuedMail, SlaRepository, Summary
+from services.sla_watch.adapters.repository import QueuedMail, SlaRepository
 from services.sla_watch.domain import (
-    Action,
     DeadlineState,
-    DeclareBreach,
     Effects,
-    HoldingMailPlan,
     PublishDeadline,
-    SendHoldingMail,
     SlaPolicy,
-    SuspendDirectDebit,
     apply,
-    breach_effects,
-    deadline_set,
     due_actions,
     fold,
     holding_effects,
-    next_check_at,
-    plan_holding_mail,
-    suspension_effects,
 )
 from services.sla_watch.errors import UnprocessableDossier
 from services.sla_watch.ports import Clock
+from services.sla_watch.writer import CONSUMER, DossierWrite, DossierWriter
 
 __all__ = ["CONSUMER", "HoldingOutcome", "Outcome", "SlaWatchService"]
 
-CONSUMER = "sla_watch.events"
-_OWN_EVENTS_KEPT = 50_000
 log = get_logger(__name__)
 
 
@@ -80,17 +67,6 @@ class HoldingOutcome:
     mail: QueuedMail
     medium: str  # email | outbound_call
     reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Write:
-    """One dossier's part of a transaction: its log, fold, new effects and ledger ids."""
-
-    events: Sequence[DossierEvent]
-    state: DeadlineState
-    effects: Sequence[Effects]
-    done: Set[str]
-    new: bool = False
 
 
 class SlaWatchService:
@@ -118,7 +94,7 @@ class SlaWatchService:
         self._batch_size = batch_size
         self.retry_max_s = retry_max_s
         self._on_mail_queued = on_mail_queued
-        self._own: OrderedDict[str, None] = OrderedDict()
+        self._writer = DossierWriter(self.repository, policy)
 
     def repository(self, connection: AsyncConnection) -> SlaRepository:
         """The repository bound to a transaction of this service's store."""
@@ -131,7 +107,7 @@ class SlaWatchService:
         event the rules cannot fold is poison (``UnprocessableDossier``, DLQ).
         """
 
-        if event.event_id in self._own:  # our own event coming back: no store round trip
+        if self._writer.emitted(event.event_id):  # our own event coming back: no store round trip
             return Outcome(event.dossier_id, "duplicate")
 
         async def attempt() -> Outcome:
@@ -223,7 +199,9 @@ class SlaWatchService:
         effects: list[Effects] = []
         kinds: list[str] = []
         for action in due_actions(state, now, self.policy, done=done):
-            kind, action_effects = await self._perform(repo, action, state, now)
+            kind, action_effects = await perform(
+                repo, action, state, now, mail_domain=self._mail_domain, wall=self.wall
+            )
             log.info(
                 "sla.action",
                 dossier_id=state.dossier_id,
@@ -236,62 +214,8 @@ class SlaWatchService:
                 done.add(action.action_id)
             if action_effects is not None:
                 effects.append(action_effects)
-        await self._save(connection, [_Write(events, state, effects, done, new)], now)
+        await self._writer.save(connection, [DossierWrite(events, state, effects, done, new)], now)
         return tuple(kinds)
-
-    async def _perform(
-        self, repo: SlaRepository, action: Action, state: DeadlineState, now: dt.datetime
-    ) -> tuple[str, Effects | None]:
-        ledger = {
-            "action_id": action.action_id,
-            "dossier_id": state.dossier_id,
-            "created_at": now,
-            "done_at": now,
-            "status": "done",
-        }
-        if isinstance(action, PublishDeadline):
-            return "deadline_set", deadline_set(action, now)
-        if isinstance(action, DeclareBreach):
-            await repo.record_action(**ledger, kind="breach", deadline_id=action.deadline_id)
-            metrics.sla_breaches.labels(basis=action.deadline_id.rsplit(":", 1)[-1]).inc()
-            return "sla_breached", breach_effects(action, state, now)
-        if isinstance(action, SuspendDirectDebit):
-            await repo.record_action(**ledger, kind="suspend_direct_debit")
-            return "direct_debit_suspended", suspension_effects(action, now)
-        return await self._holding(repo, action, state, ledger, now)
-
-    async def _holding(
-        self,
-        repo: SlaRepository,
-        action: SendHoldingMail,
-        state: DeadlineState,
-        ledger: dict[str, object],
-        now: dt.datetime,
-    ) -> tuple[str, Effects | None]:
-        values = {**ledger, "kind": "holding_mail", "deadline_id": action.deadline_id}
-        if action.medium == "outbound_call":
-            await repo.record_action(**{**values, "medium": "outbound_call", "status": "sent"})
-            effects = holding_effects(
-                action_id=action.action_id,
-                state=state,
-                deadline_id=action.deadline_id,
-                due_at=action.due_at,
-                medium="outbound_call",
-                reason=action.reason,
-                now=now,
-            )
-            return "holding_call_ordered", effects
-        await repo.record_action(
-            **values
-            | {
-                "status": "pending",
-                "done_at": None,
-                "medium": "email",
-                "message_id": message_id_for(action.action_id, self._mail_domain),
-                "available_at": self.wall.now(),
-            }
-        )
-        return "holding_mail_queued", None
 
     async def record_holdings(
         self,
@@ -318,7 +242,7 @@ class SlaWatchService:
             by_dossier.setdefault(outcome.mail.dossier_id, []).append(outcome)
         stored = await repo.load_many(by_dossier)
         done = await repo.action_ids_many(by_dossier)
-        writes: list[_Write] = []
+        writes: list[DossierWrite] = []
         for dossier_id, mails in by_dossier.items():
             found = stored.get(dossier_id)
             events = found.events() if found is not None else ()
@@ -341,61 +265,5 @@ class SlaWatchService:
                 )
                 for o in mails
             ]
-            writes.append(_Write(events, state, effects, done[dossier_id]))
-        await self._save(connection, writes, now)
-
-    async def _save(
-        self, connection: AsyncConnection, writes: Sequence[_Write], now: dt.datetime
-    ) -> None:
-        """Fold our own events in, save the dossiers with their next check, fill the outbox:
-        one statement per kind of row, whatever the number of dossiers."""
-        repo = self.repository(connection)
-        processed: list[tuple[str, str | None]] = []
-        rows: list[DossierRow] = []
-        for write in writes:
-            state = write.state
-            own = [event for effect in write.effects for event in effect.events]
-            for event in own:
-                state = apply(state, event, self.policy) or state
-                self._remember(event.event_id)
-            processed += [(event.event_id, state.dossier_id) for event in own]
-            summary = self._summary(state, now, write.done)
-            rows.append(DossierRow(state.dossier_id, [*write.events, *own], summary, write.new))
-        await repo.mark_processed_many(CONSUMER, processed, "own_event", now)
-        await repo.save_many(rows, now)
-        await add_to_outbox(connection, _messages([e for w in writes for e in w.effects]), now)
-
-    def _remember(self, event_id: str) -> None:
-        # Ids are deterministic: one remembered from a rolled-back attempt is re-emitted by
-        # the retry, so skipping it on the way back is still right.
-        self._own[event_id] = None
-        if len(self._own) > _OWN_EVENTS_KEPT:
-            self._own.popitem(last=False)
-
-    def _summary(self, state: DeadlineState, now: dt.datetime, done: Set[str]) -> Summary:
-        deadline = state.deadline
-        mail_at = None
-        if deadline is not None and deadline.deadline_id not in state.holding_mail_sent:
-            plan = plan_holding_mail(deadline, self.policy, state.calendar)
-            mail_at = plan.send_at if isinstance(plan, HoldingMailPlan) else None
-        return Summary(
-            status=state.status,
-            deadline_id=deadline.deadline_id if deadline is not None else None,
-            due_at=state.due_at,
-            holding_mail_at=mail_at,
-            next_check_at=next_check_at(state, now, self.policy, done=done),
-        )
-
-
-def _message(topic: str, key: str | None, contract: BaseModel) -> OutboxMessage:
-    return OutboxMessage(topic=topic, key=key, payload=contract.model_dump_json())
-
-
-def _messages(effects: Sequence[Effects]) -> list[OutboxMessage]:
-    messages: list[OutboxMessage] = []
-    for effect in effects:
-        messages += [_message(DOSSIER_EVENTS, e.dossier_id, e) for e in effect.events]
-        messages += [_message(task_topic(t.service), t.dossier_id, t) for t in effect.tasks]
-        messages += [_message(ACCOUNT_ACTIONS, a.customer_ref, a) for a in effect.account_actions]
-        messages += [_message(OUTBOUND_CONTACTS, c.dossier_id, c) for c in effect.contacts]
-    return messages
+            writes.append(DossierWrite(events, state, effects, done[dossier_id]))
+        await self._writer.save(connection, writes, now)
