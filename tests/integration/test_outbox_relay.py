@@ -12,7 +12,7 @@ from faststream.kafka import KafkaBroker
 
 from services.common.outbox import OutboxMessage, OutboxRelay, add_to_outbox, raw_producer
 from services.common.settings import ServiceSettings
-from services.common.store import Store
+from services.common.store import Store, create_store, migrate
 from services.common.store.tables import outbox
 from services.common.testing import read_topic
 
@@ -96,3 +96,64 @@ async def test_a_key_lands_where_every_other_publisher_puts_it(
     relayed = await _relayed_partitions(kafka, "intake.items.v1", expect=len(keys))
     assert relayed == direct
     assert len(set(direct.values())) > 1  # the keys are spread: the check has teeth
+
+
+async def test_published_rows_leave_the_table(
+    store: Store, topics: ServiceSettings, kafka: str
+) -> None:
+    async with store.transaction() as connection:
+        messages = [OutboxMessage(topic="dossier.events.v1", key="D2", payload="{}")] * 3
+        await add_to_outbox(connection, messages, NOW)
+
+    broker = KafkaBroker(kafka)
+    async with broker:
+        await broker.start()
+        assert await OutboxRelay(store, broker).flush() == 3
+
+    async with store.engine.connect() as connection:
+        assert await connection.scalar(sa.select(sa.func.count()).select_from(outbox)) == 0
+
+
+async def _upgrade_with_a_marked_row(url: str) -> list[str]:
+    store = create_store(url)
+    try:
+        await migrate(store, "0001")
+        async with store.transaction() as connection:
+            await connection.execute(
+                outbox.insert(),
+                [
+                    {
+                        "topic": "t",
+                        "key": "k",
+                        "payload": "sent",
+                        "created_at": NOW,
+                        "published_at": NOW,
+                    },
+                    {
+                        "topic": "t",
+                        "key": "k",
+                        "payload": "pending",
+                        "created_at": NOW,
+                        "published_at": None,
+                    },
+                ],
+            )
+
+        await migrate(store)
+
+        async with store.engine.connect() as connection:
+            return list((await connection.execute(sa.select(outbox.c.payload))).scalars())
+    finally:
+        await store.dispose()
+
+
+async def test_the_upgrade_drops_rows_an_older_relay_marked_published_sqlite(
+    sqlite_url: str,
+) -> None:
+    assert await _upgrade_with_a_marked_row(sqlite_url) == ["pending"]
+
+
+async def test_the_upgrade_drops_rows_an_older_relay_marked_published_postgres(
+    pg_url: str,
+) -> None:
+    assert await _upgrade_with_a_marked_row(pg_url) == ["pending"]

@@ -36,7 +36,9 @@ processed_messages = sa.Table(
 )
 
 # Transactional outbox: produced events are written with the effects and
-# published after the commit, so a crash between the two loses nothing.
+# published after the commit, so a crash between the two loses nothing. A row
+# is deleted once published (migration 0002); ``published_at`` is what older
+# relays set instead, and is skipped by the claim.
 outbox = sa.Table(
     "outbox",
     metadata,
@@ -46,7 +48,6 @@ outbox = sa.Table(
     sa.Column("payload", sa.Text, nullable=False),
     sa.Column("created_at", UtcTimestamp, nullable=False),
     sa.Column("published_at", UtcTimestamp, nullable=True),
-    sa.Index("ix_outbox_unpublished", "published_at", "id"),
 )
 
 dossiers = sa.Table(
