@@ -21,8 +21,6 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
-import threading
-import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -31,6 +29,7 @@ from typing import Protocol
 
 from schemas import IntakeItem
 from services.common.logging import get_logger
+from services.common.workers import leave_with_parent
 from services.router.domain.classification import Classification, classify
 from services.router.domain.rules import RuleSet
 from services.router.rules_loader import load_rules
@@ -89,16 +88,9 @@ class ThreadClassifier:
 _worker_rules: RuleSet | None = None
 
 
-def _exit_when_orphaned(parent: int) -> None:
-    # A SIGKILLed router cannot stop its pool: its workers would wait for work forever.
-    while os.getppid() == parent:
-        time.sleep(1.0)
-    os._exit(0)
-
-
 def _start_worker(directory: Path | None, parent: int) -> None:
     global _worker_rules  # one per worker process, set once at its start
-    threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
+    leave_with_parent(parent)  # a SIGKILLed router cannot stop its pool
     _worker_rules = load_rules(directory)
 
 

@@ -583,6 +583,7 @@ async def test_chaos_run_loses_nothing_and_doubles_nothing(tmp_path: Path) -> No
             await _check_zero_lag(settings)
             assert not_ready == set(STORE_USERS), "readiness reports the database outage"
             _check_logs(pipeline.logs(), customers)
+            await _check_no_stray_workers(bootstrap)
             assert len(pipeline.kills) >= 5
             assert all(code == 0 for code in codes.values()), codes
         finally:
@@ -984,6 +985,30 @@ async def _check_zero_lag(settings: ServiceSettings) -> None:
         return not behind
 
     await eventually(caught_up, timeout=30, interval=1)
+
+
+def _stray_workers(bootstrap: str) -> list[int]:
+    """Pool workers (router classifier, scan reader) spawned by this run's services, alive."""
+    marker = f"KAFKA_BOOTSTRAP_SERVERS={bootstrap}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if b"spawn_main" in (proc / "cmdline").read_bytes() and marker in (
+                proc / "environ"
+            ).read_bytes().split(b"\0"):
+                found.append(int(proc.name))
+        except (OSError, ValueError):  # gone meanwhile, or not a process
+            continue
+    return found
+
+
+async def _check_no_stray_workers(bootstrap: str) -> None:
+    """Services SIGKILLed during the run took their worker processes with them."""
+
+    async def none_left() -> bool:
+        return not _stray_workers(bootstrap)
+
+    await eventually(none_left, timeout=15, interval=1)
 
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")

@@ -5,6 +5,7 @@ service (spawning per batch costs seconds of imports). Each worker sets
 ``OMP_THREAD_LIMIT=1`` so that tesseract does not oversubscribe the cores. A
 worker that dies (out of memory on a hostile file) breaks the pool: the pool
 is rebuilt and the caller hears ``ReaderCrashed`` for the letters in flight.
+Workers exit with a killed service (``services.common.workers``).
 A letter still being read after ``timeout_s`` gets its workers killed the
 same way: a few kilobytes of PDF can keep PDFium busy for hours (forms
 drawing forms drawing forms), and no file may stall the inbox.
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import pytesseract
 
+from services.common.workers import leave_with_parent
 from services.intake_scan.adapters.text import LetterRejected, LetterText, ScanLimits, read_letter
 from services.intake_scan.errors import OcrUnavailable, ReaderCrashed
 
@@ -53,9 +55,10 @@ def read_or_reject(path: Path, options: ReadOptions) -> LetterText | LetterRejec
         return rejected
 
 
-def _one_tesseract_thread() -> None:
+def _start_worker(parent: int) -> None:
     # tesseract's OpenMP threads fight each other when every core already runs a worker
     os.environ["OMP_THREAD_LIMIT"] = "1"
+    leave_with_parent(parent)  # a SIGKILLed intake-scan cannot stop its pool
 
 
 def check_tesseract(lang: str) -> None:
@@ -84,7 +87,8 @@ class PoolReader:
         return ProcessPoolExecutor(
             max_workers=self._workers,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_one_tesseract_thread,
+            initializer=_start_worker,
+            initargs=(os.getpid(),),
         )
 
     @property

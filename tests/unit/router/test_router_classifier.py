@@ -6,9 +6,6 @@ import datetime as dt
 import multiprocessing
 import os
 import signal
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -94,46 +91,3 @@ async def test_an_empty_batch_needs_no_worker(workers: ProcessClassifier) -> Non
 def test_a_pool_needs_a_process(rules: RuleSet) -> None:
     with pytest.raises(ValueError, match="at least one process"):
         ProcessClassifier(rules, None, processes=0)
-
-
-_KILLED_ROUTER = """
-import asyncio, multiprocessing, os, signal
-from services.router.classifier import ProcessClassifier
-from services.router.rules_loader import load_rules
-
-async def main():
-    classifier = ProcessClassifier(load_rules(), None, processes=2)
-    await classifier.start()
-    print("workers:", *(p.pid for p in multiprocessing.active_children()), flush=True)
-    os.kill(os.getpid(), signal.SIGKILL)
-
-asyncio.run(main())
-"""
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
-
-
-def test_the_workers_of_a_killed_router_exit() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", _KILLED_ROUTER],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == -signal.SIGKILL
-    line = next(line for line in done.stdout.splitlines() if line.startswith("workers:"))
-    pids = [int(pid) for pid in line.split()[1:]]
-    assert len(pids) == 2
-
-    deadline = time.monotonic() + 15
-    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
-        time.sleep(0.2)
-
-    assert not any(_alive(pid) for pid in pids)
