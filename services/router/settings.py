@@ -31,7 +31,7 @@ class RouterSettings(ServiceSettings):
         default=None, description="directory of rule files; the bundled rules when unset"
     )
     classify_processes: int = Field(
-        default=1,
+        default=2,
         ge=0,
         le=64,
         description=(
