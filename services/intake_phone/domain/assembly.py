@@ -27,6 +27,7 @@ service persist open calls across restarts.
 from __future__ import annotations
 
 import datetime as dt
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -46,6 +47,7 @@ __all__ = [
     "CompletionReason",
     "apply",
     "completion",
+    "derive_facts",
     "due_at",
     "facts",
     "fold",
@@ -163,7 +165,26 @@ class CallFacts:
     wrap_up_note: str | None
 
 
+# The last states whose facts were derived, by identity: one batch asks for the same
+# state's facts three or four times (observe, due, perimeter, item). Each entry keeps its
+# state alive, so an id is never reused while it is in here.
+_FACTS_SEEN: OrderedDict[int, tuple[CallState, CallFacts | None]] = OrderedDict()
+_FACTS_SEEN_MAX = 1024
+
+
 def facts(state: CallState) -> CallFacts | None:
+    """The facts of a call (:func:`derive_facts`), derived once per state object."""
+    seen = _FACTS_SEEN.get(id(state))
+    if seen is not None and seen[0] is state:
+        return seen[1]
+    found = derive_facts(state)
+    _FACTS_SEEN[id(state)] = (state, found)
+    if len(_FACTS_SEEN) > _FACTS_SEEN_MAX:
+        _FACTS_SEEN.popitem(last=False)
+    return found
+
+
+def derive_facts(state: CallState) -> CallFacts | None:
     """Derive the facts of a call from its events; ``None`` while it has no event.
 
     Rule of procedure 5.1.1 (what a call contact records): caller, called

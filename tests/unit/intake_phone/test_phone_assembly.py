@@ -21,7 +21,7 @@ from services.intake_phone.domain import (
     normalise,
     to_intake_item,
 )
-from services.intake_phone.domain.assembly import MAX_EVENTS
+from services.intake_phone.domain.assembly import MAX_EVENTS, derive_facts
 
 SAMPLES = Path(services.intake_phone.__file__).parent / "samples"
 RECEIVED = dt.datetime(2025, 1, 14, 13, 30, 20, tzinfo=dt.UTC)
@@ -276,3 +276,17 @@ def test_phone_caller_facts_prefer_started_events_and_hidden_wins() -> None:
     assert found is not None
     assert (found.caller, found.caller_hidden, found.called) == (None, True, "+33972108080")
     assert found.started_at == T0 + dt.timedelta(minutes=2)
+
+
+def test_phone_facts_follow_each_new_state_never_a_stale_one() -> None:
+    # facts() remembers states by identity; states are dropped and ids reused here.
+    state = fold([_event("started", 0, caller="+33612345678")])
+    for minute in range(1, 400):
+        state = apply(state, _event("ivr", minute, ivr_choice=str(minute % 9)))
+        assert facts(state) == derive_facts(state)
+        assert facts(state) == derive_facts(state)  # a second ask: the remembered answer
+        throwaway = fold([_event("ended", minute, duration_s=minute)])
+        assert facts(throwaway) == derive_facts(throwaway)
+    found = facts(state)
+    assert found is not None
+    assert len(found.ivr_path) == 399
