@@ -136,7 +136,7 @@ class OutboxRelay:
                 await self._forget(connection, rows, postgres=True)
         else:
             # SQLite has one write lock for the whole file: never hold it while
-            # waiting on Kafka. A crash between send and mark republishes (ids dedupe).
+            # waiting on Kafka. A crash between send and delete republishes (ids dedupe).
             async with self._store.transaction() as connection:
                 rows = (await connection.execute(query)).all()
             await self._send(rows)
