@@ -51,6 +51,17 @@ def _commits(recorder: Recorder, **options: int) -> GroupCommit[Recorder, str, s
     return GroupCommit(recorder.write, recorder.session, **options)
 
 
+async def _behind_a_held_write(
+    commits: GroupCommit[Recorder, str, str], first: str, later: Sequence[str]
+) -> tuple[asyncio.Task[str], list[asyncio.Task[str]]]:
+    """Submit ``first``; once the writer is inside its (held) write, submit ``later``."""
+    head = asyncio.create_task(commits.submit(first))
+    await asyncio.sleep(0.01)  # the writer is now inside write([first])
+    queued = [asyncio.create_task(commits.submit(item)) for item in later]
+    await asyncio.sleep(0.01)
+    return head, queued
+
+
 async def test_concurrent_submissions_share_one_write_and_get_their_own_result() -> None:
     recorder = Recorder()
     commits = _commits(recorder)
@@ -65,10 +76,7 @@ async def test_what_arrives_during_a_write_goes_in_the_next_batch() -> None:
     hold = asyncio.Event()
     recorder = Recorder(hold=hold)
     commits = _commits(recorder)
-    first = asyncio.create_task(commits.submit("a"))
-    await asyncio.sleep(0.01)  # the writer is now inside write(["a"])
-    later = [asyncio.create_task(commits.submit(item)) for item in ("b", "c", "d")]
-    await asyncio.sleep(0.01)
+    first, later = await _behind_a_held_write(commits, "a", ("b", "c", "d"))
     assert commits.queued == 3
     hold.set()
     assert await asyncio.gather(first, *later) == ["A", "B", "C", "D"]
@@ -87,10 +95,7 @@ async def test_a_store_outage_fails_every_submitter_of_its_batch_only() -> None:
     hold = asyncio.Event()
     recorder = Recorder(fail_on="poison", hold=hold, error=ConnectionRefusedError("store down"))
     commits = _commits(recorder)
-    first = asyncio.create_task(commits.submit("first"))
-    await asyncio.sleep(0.01)
-    doomed = [asyncio.create_task(commits.submit(item)) for item in ("x", "poison", "y")]
-    await asyncio.sleep(0.01)
+    first, doomed = await _behind_a_held_write(commits, "first", ("x", "poison", "y"))
     hold.set()
     assert await first == "FIRST"
     for task in doomed:
@@ -104,10 +109,7 @@ async def test_a_payload_the_store_refuses_fails_only_its_own_request() -> None:
     hold = asyncio.Event()
     recorder = Recorder(fail_on="poison", hold=hold)
     commits = _commits(recorder)
-    first = asyncio.create_task(commits.submit("first"))
-    await asyncio.sleep(0.01)
-    others = [asyncio.create_task(commits.submit(item)) for item in ("x", "poison", "y")]
-    await asyncio.sleep(0.01)
+    first, others = await _behind_a_held_write(commits, "first", ("x", "poison", "y"))
     hold.set()
     assert await first == "FIRST"
     assert await others[0] == "X"
