@@ -2,11 +2,19 @@
 
 Rows are claimed in id order (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so
 several relays never publish the same row at once), published and awaited,
-then deleted: the table holds only what is still to publish, so claiming the
-next rows stays one short index scan however long the service has run (marked
-rows used to pile up, and the claim slowed down as they did). A crash between
-publishing and deleting republishes the row: delivery is at least once and
-every event carries a deterministic id for consumers to drop duplicates.
+then deleted: the table holds only what is still to publish (marked rows used
+to pile up, and the claim slowed down as they did). A crash between publishing
+and deleting republishes the row: delivery is at least once and every event
+carries a deterministic id for consumers to drop duplicates.
+
+Two ways to claim. A service publishes what it has just committed by the row
+ids :func:`add_to_outbox` returned (``flush(ids)``): a primary-key lookup,
+whatever the table holds. The periodic sweep (``flush()``) claims every pending
+row, whoever wrote it: rows left by a crash, a failed publication or another
+process. A queue table is all deleted rows until it is vacuumed: with
+autovacuum late or off, the sweep's ``ORDER BY id`` read every dead row (a
+sequential scan of 10,000 pages after 50,000 routed items, 3-36 ms per claim),
+so it stays out of each transaction's path.
 
 Rows go straight to the aiokafka producer under FastStream's broker, one
 record batch per (topic, partition), partitioned by key exactly as the
@@ -22,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import inspect
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -52,14 +60,18 @@ class OutboxMessage(BaseModel):
 
 async def add_to_outbox(
     connection: AsyncConnection, messages: Iterable[OutboxMessage], now: dt.datetime
-) -> int:
-    """Insert messages into the outbox inside the caller's transaction."""
+) -> list[int]:
+    """Insert messages into the outbox inside the caller's transaction; return their row ids.
+
+    Once the transaction is committed, ``relay.flush(ids)`` publishes them
+    without scanning the queue.
+    """
     rows = [
         {"topic": m.topic, "key": m.key, "payload": m.payload, "created_at": now} for m in messages
     ]
-    if rows:
-        await connection.execute(outbox.insert(), rows)
-    return len(rows)
+    if not rows:
+        return []
+    return list((await connection.execute(outbox.insert().returning(outbox.c.id), rows)).scalars())
 
 
 def raw_producer(broker: KafkaBroker) -> AIOKafkaProducer | None:
@@ -111,23 +123,40 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._lock = asyncio.Lock()
 
-    async def flush(self) -> int:
-        """Publish every pending row; return how many were published."""
+    async def flush(self, ids: Collection[int] | None = None) -> int:
+        """Publish pending rows; return how many were published.
+
+        With ``ids`` (rows this process has just committed), only those rows,
+        claimed by primary key; those another relay holds or has already
+        published are skipped. Without, every pending row (the sweep).
+        """
         total = 0
         async with self._lock:
+            if ids is not None:
+                ordered = sorted(set(ids))
+                for start in range(0, len(ordered), self._batch_size):
+                    total += await self._publish_batch(ordered[start : start + self._batch_size])
+                return total
             while True:
-                published = await self._publish_batch()
+                published = await self._publish_batch(None)
                 total += published
                 if published < self._batch_size:
                     return total
 
-    async def _publish_batch(self) -> int:
+    def _claim(self, ids: list[int] | None) -> sa.Select[Any]:
         query = (
             sa.select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.payload)
             .where(outbox.c.published_at.is_(None))
             .order_by(outbox.c.id)
-            .limit(self._batch_size)
         )
+        if ids is None:
+            return query.limit(self._batch_size)
+        if self._store.is_postgres:  # one statement text whatever the count (prepared once)
+            return query.where(outbox.c.id == sa.any_(_ids(ids)))
+        return query.where(outbox.c.id.in_(ids))
+
+    async def _publish_batch(self, ids: list[int] | None) -> int:
+        query = self._claim(ids)
         if self._store.is_postgres:
             # Rows stay locked while they are published: other relays skip them.
             async with self._store.transaction() as connection:

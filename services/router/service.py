@@ -81,7 +81,7 @@ class RouterService:
         )
         self._dunning_types = frozenset(t.code for t in rules.dictionary.types if t.blocks_dunning)
         self._publishing: asyncio.Task[None] | None = None
-        self._publish_again = False
+        self._unpublished: list[int] = []
 
     async def route(self, items: Sequence[IntakeItem]) -> list[RouteOutcome]:
         """Route a batch of items in one transaction, then publish the outbox in the background.
@@ -100,43 +100,42 @@ class RouterService:
         # while the store answers the batch's reads (and only once, whatever the retries).
         classifying = asyncio.ensure_future(self._classifier.classify_all(unique))
 
-        async def attempt() -> list[RouteOutcome]:
+        async def attempt() -> tuple[list[RouteOutcome], list[int]]:
             async with self._store.transaction() as connection:
                 return await self._route_batch(connection, items, unique, classifying)
 
         try:
-            outcomes = await retry_store(attempt, max_seconds=self._retry_max_s)
+            outcomes, written = await retry_store(attempt, max_seconds=self._retry_max_s)
         finally:
             _settle(classifying)
-        self.publish_soon()
+        self.publish_soon(written)
         return outcomes
 
-    def publish_soon(self) -> None:
-        """Publish the outbox in a background task: at most one runs, and one more is queued.
+    def publish_soon(self, ids: Sequence[int]) -> None:
+        """Publish these committed outbox rows in a background task (at most one runs).
 
-        The outbox rows were committed with the effects (nothing is lost if
+        The rows were committed with the effects (nothing is lost if
         publication fails or the process stops: the relay's periodic sweep, or
         the next start, publishes them); publishing while the next batch is
-        routed keeps the consumer busy instead of waiting for Kafka acks.
+        routed keeps the consumer busy instead of waiting for Kafka acks. Rows
+        committed while a publication runs are published by the same task next.
         """
-        if self._publishing is not None and not self._publishing.done():
-            self._publish_again = True
-            return
-        self._publish_again = False
-        self._publishing = asyncio.create_task(self._publish())
-        self._publishing.add_done_callback(_report_failure)
+        self._unpublished += ids
+        if self._publishing is None or self._publishing.done():
+            self._publishing = asyncio.create_task(self._publish())
+            self._publishing.add_done_callback(_report_failure)
 
     async def _publish(self) -> None:
-        while True:
+        while self._unpublished:
+            ids, self._unpublished = self._unpublished, []
             try:
-                await self._relay.flush()
+                await self._relay.flush(ids)
             except (sa.exc.DBAPIError, OSError, KafkaError) as error:
-                # the rows stay in the outbox: the relay's periodic sweep retries them
+                # these rows and those queued behind them stay in the outbox: the
+                # relay's periodic sweep retries them (no retry loop on a lost broker here)
                 log.warning("outbox.publish_failed", error=type(error).__name__)
+                self._unpublished.clear()
                 return
-            if not self._publish_again:
-                return
-            self._publish_again = False
 
     async def drain(self) -> None:
         """Wait for the background publication to finish (before the broker stops)."""
@@ -159,12 +158,12 @@ class RouterService:
         items: Sequence[IntakeItem],
         unique: Sequence[IntakeItem],
         classifying: asyncio.Future[dict[str, Classification]],
-    ) -> list[RouteOutcome]:
+    ) -> tuple[list[RouteOutcome], list[int]]:
         repo = DossierRepository(connection, postgres=self._store.is_postgres)
         done = await repo.processed_ids(ITEMS_CONSUMER, [item.item_id for item in items])
         fresh = [item for item in unique if item.item_id not in done]
         if not fresh:
-            return [RouteOutcome(item.item_id, "duplicate", None) for item in items]
+            return [RouteOutcome(item.item_id, "duplicate", None) for item in items], []
         now = self._clock()
         directory = CandidateIndex(
             await DirectoryRepository(connection).candidates(i.sender for i in fresh)
@@ -197,17 +196,17 @@ class RouterService:
                 item.item_id, outcome, dossier_id, effects.reasons
             )
         await repo.save_batch(batch)
-        await add_to_outbox(connection, messages, now)
-        return [outcomes[item.item_id] for item in items]
+        written = await add_to_outbox(connection, messages, now)
+        return [outcomes[item.item_id] for item in items], written
 
     async def apply(self, command: DossierCommand) -> CommandEffects:
         """Apply one downstream command to its dossier, once (by command id)."""
 
-        async def attempt() -> CommandEffects:
+        async def attempt() -> tuple[CommandEffects, list[int]]:
             async with self._store.transaction() as connection:
                 repo = DossierRepository(connection, postgres=self._store.is_postgres)
                 if await repo.is_processed(COMMANDS_CONSUMER, command.command_id):
-                    return CommandEffects(outcome="duplicate")
+                    return CommandEffects(outcome="duplicate"), []
                 row = await repo.get(command.dossier_id)
                 if row is None:
                     raise UnknownDossier(command.dossier_id)
@@ -227,7 +226,7 @@ class RouterService:
                     await repo.update_dossier(command.dossier_id, effects.updates)
                 messages = [_event_message(e) for e in effects.events]
                 messages += [_account_message(a) for a in effects.account_actions]
-                await add_to_outbox(connection, messages, now)
+                written = await add_to_outbox(connection, messages, now)
                 await repo.mark_processed(
                     COMMANDS_CONSUMER,
                     command.command_id,
@@ -235,10 +234,10 @@ class RouterService:
                     state.dossier_id,
                     now,
                 )
-                return effects
+                return effects, written
 
-        effects = await retry_store(attempt, max_seconds=self._retry_max_s)
-        await self._relay.flush()
+        effects, written = await retry_store(attempt, max_seconds=self._retry_max_s)
+        await self._relay.flush(written)
         return effects
 
     async def update_directory(self, record: CustomerRecord | None, key: str | None) -> str:

@@ -120,32 +120,35 @@ class _HeldRelay:
     """An outbox relay whose flushes wait until released, or fail like a lost broker."""
 
     def __init__(self, error: Exception | None = None) -> None:
-        self.flushes = 0
+        self.flushed: list[list[int]] = []
         self.release = asyncio.Event()
         self.error = error
 
-    async def flush(self) -> int:
-        self.flushes += 1
+    async def flush(self, ids: list[int] | None = None) -> int:
+        self.flushed.append(sorted(ids or []))
         await self.release.wait()
         if self.error is not None:
             raise self.error
-        return 0
+        return len(ids or [])
 
 
 @pytest.mark.parametrize("error", [None, OSError("broker gone")], ids=["published", "failed"])
 async def test_publication_runs_once_at_a_time_and_drains(
     tmp_path: Path, error: Exception | None
 ) -> None:
-    """Routed batches are published in the background: one flush at a time, requests coalesced."""
+    """Committed rows are published in the background, one flush at a time; rows committed
+    meanwhile go in the next flush together; after a failure they are left to the sweep."""
     store = create_store(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
     relay = _HeldRelay(error)
     service = RouterService(store, load_rules(), cast(OutboxRelay, relay))
-    for _ in range(3):
-        service.publish_soon()
+    service.publish_soon([1, 2])
     await asyncio.sleep(0)
-    assert relay.flushes == 1
+    service.publish_soon([3])
+    service.publish_soon([4])
+    await asyncio.sleep(0)
+    assert relay.flushed == [[1, 2]]
     relay.release.set()
     await service.drain()  # never raises: the rows stay in the outbox for the relay's sweep
-    assert relay.flushes == (2 if error is None else 1)
+    assert relay.flushed == ([[1, 2], [3, 4]] if error is None else [[1, 2]])
     await service.stop_publishing()
     await store.dispose()

@@ -116,10 +116,11 @@ class TestStoreContract:
                 await add_to_outbox(connection, [message], NOW)
                 raise RuntimeError("crash before commit")
         async with store.transaction() as connection:
-            await add_to_outbox(connection, [message, message], NOW)
+            written = await add_to_outbox(connection, [message, message], NOW)
         async with store.engine.connect() as connection:
             ids = (await connection.execute(sa.select(outbox.c.id).order_by(outbox.c.id))).scalars()
-            assert len(list(ids)) == 2
+            assert list(ids) == written  # the relay publishes them by these ids
+        assert len(written) == 2
 
     async def test_timestamps_come_back_aware(self, store: Store) -> None:
         async with store.transaction() as connection:

@@ -114,6 +114,61 @@ async def test_published_rows_leave_the_table(
         assert await connection.scalar(sa.select(sa.func.count()).select_from(outbox)) == 0
 
 
+async def test_committed_rows_are_published_by_their_ids(
+    store: Store, topics: ServiceSettings, kafka: str
+) -> None:
+    """``flush(ids)`` publishes those rows only, once; the sweep publishes the rest."""
+
+    def messages(name: str, count: int) -> list[OutboxMessage]:
+        return [
+            OutboxMessage(topic="dossier.events.v1", key="D3", payload=f'{{"{name}": {n}}}')
+            for n in range(count)
+        ]
+
+    async with store.transaction() as connection:  # left by a crash, or by another process
+        await add_to_outbox(connection, messages("left", 3), NOW)
+    async with store.transaction() as connection:
+        written = await add_to_outbox(connection, messages("mine", 4), NOW)
+
+    broker = KafkaBroker(kafka)
+    async with broker:
+        await broker.start()
+        relay = OutboxRelay(store, broker, batch_size=3)  # the ids span two claims
+        assert await relay.flush(written) == 4
+        assert await relay.flush(written) == 0  # published rows are gone: never twice
+        mine = await read_topic(kafka, "dossier.events.v1", expect=4)
+        assert mine == [f'{{"mine": {n}}}'.encode() for n in range(4)]
+        assert await relay.flush() == 3
+
+    values = await read_topic(kafka, "dossier.events.v1", expect=7)
+    assert values[4:] == [f'{{"left": {n}}}'.encode() for n in range(3)]
+
+
+@pytest.mark.postgres
+async def test_rows_another_relay_holds_are_skipped_by_id(
+    pg_url: str, topics: ServiceSettings, kafka: str
+) -> None:
+    # Row locks are PostgreSQL's (SQLite serialises whole write transactions).
+    store = create_store(pg_url)
+    await migrate(store)
+    async with store.transaction() as connection:
+        written = await add_to_outbox(
+            connection,
+            [OutboxMessage(topic="dossier.events.v1", key="D4", payload="{}")] * 2,
+            NOW,
+        )
+    broker = KafkaBroker(kafka)
+    async with broker, store.transaction() as other_relay:
+        await broker.start()
+        held = sa.select(outbox.c.id).where(outbox.c.id == written[0]).with_for_update()
+        await other_relay.execute(held)
+        assert await OutboxRelay(store, broker).flush(written) == 1  # not the held one
+    async with store.engine.connect() as connection:
+        left = (await connection.execute(sa.select(outbox.c.id))).scalars().all()
+    await store.dispose()
+    assert left == [written[0]]
+
+
 async def _upgrade_with_a_marked_row(url: str) -> list[str]:
     store = create_store(url)
     try:
