@@ -13,7 +13,7 @@ from schemas import CustomerRecord, IntakeItem
 from schemas.dossiers import DossierCommand
 from schemas.topics import CUSTOMERS_DIRECTORY, DOSSIER_COMMANDS, INTAKE_ITEMS
 from services.common.dlq import DeadLetterPublisher, describe_validation_error
-from services.common.kafka import consumer_options
+from services.common.kafka import consumer_options, top_up_batch
 from services.common.logging import get_logger
 from services.common.metrics import metrics
 from services.common.slot import ServiceSlot
@@ -62,6 +62,11 @@ def build_router(settings: RouterSettings, deps: RouterDeps) -> KafkaRouter:
         **consumer_options(settings, settings.group_id),
     )
     async def on_intake_items(message: KafkaMessage) -> None:
+        # What arrived while this batch was fetched joins it: a record waits about one
+        # batch, not two (at a steady 1,000 items/s, p50 ~85 → ~50 ms).
+        await top_up_batch(
+            message, max_records=settings.batch_size, wait_ms=settings.batch_top_up_ms
+        )
         with metrics.handler_seconds.labels(handler="router.on_intake_items").time():
             items = await deps.valid_items(message)
             outcomes = await deps.require().route(items)

@@ -20,6 +20,15 @@ class RouterSettings(ServiceSettings):
     group_id: str = "router"
     batch_size: int = Field(default=500, ge=1, le=10_000, description="items per transaction")
     batch_timeout_ms: int = Field(default=20, ge=0, description="wait for a fuller batch")
+    batch_top_up_ms: int = Field(
+        default=5,
+        ge=0,
+        le=1_000,
+        description=(
+            "once a batch is taken, wait at most this long for the records fetched "
+            "meanwhile and route them with it (0: off); see kafka.top_up_batch"
+        ),
+    )
     commands_group_id: str = "router-commands"
     directory_group_id: str = "router-directory"
     follow_up_days: int = Field(
