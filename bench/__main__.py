@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime as dt
 import importlib
 import importlib.util
@@ -15,7 +16,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from bench.common import Figure, machine
+from bench.common import Figure, host_speed_s, machine
 
 BENCHES = ("router", "phone", "mail", "scan", "sla")
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -62,7 +63,10 @@ def main() -> None:
     for name in args.names:
         run: Callable[[], Coroutine[Any, Any, list[Figure]]]
         run = importlib.import_module(f"bench.{name}").run
-        results: list[list[Figure]] = [asyncio.run(run()) for _ in range(args.runs)]
+        results: list[list[Figure]] = []
+        for _ in range(args.runs):
+            speed = Figure("host speed before the run: 10M Python additions", host_speed_s(), "s")
+            results.append([*asyncio.run(run()), dataclasses.replace(speed, higher=False)])
         for figure in _median(results):
             print(f"{figure.name}: {figure.measured:.1f} {figure.unit} (target {figure.target})")
             rows.append(_row(name, figure, args.runs, where, when))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import statistics
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,7 +13,15 @@ from pathlib import Path
 
 import asyncpg
 
-__all__ = ["Figure", "machine", "peak_rss_mb", "percentile", "scratch_postgres", "service_env"]
+__all__ = [
+    "Figure",
+    "host_speed_s",
+    "machine",
+    "peak_rss_mb",
+    "percentile",
+    "scratch_postgres",
+    "service_env",
+]
 
 
 def service_env(bootstrap: str, database_url: str, **extra: str) -> dict[str, str]:
@@ -62,6 +71,20 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def host_speed_s() -> float:
+    """Seconds for 10 million Python additions, now: the host's speed at the time of a run.
+
+    A shared VM's speed moves under its tenants' feet (this one's went from 0.77
+    to 1.27 s within a minute, idle): the figure beside each bench says how
+    fast the machine was when it ran (lower is faster).
+    """
+    started = time.perf_counter()
+    total = 0
+    for n in range(10_000_000):
+        total += n
+    return time.perf_counter() - started
 
 
 def machine() -> str:
