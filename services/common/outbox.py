@@ -58,6 +58,14 @@ class OutboxMessage(BaseModel):
     payload: str
 
 
+_INSERT_UNNEST = sa.text(
+    "INSERT INTO outbox (topic, key, payload, created_at) "
+    "SELECT topic, key, payload, CAST(:now AS timestamptz) FROM unnest("
+    "CAST(:topics AS varchar[]), CAST(:keys AS varchar[]), CAST(:payloads AS text[])"
+    ") AS message(topic, key, payload) RETURNING id"
+)
+
+
 async def add_to_outbox(
     connection: AsyncConnection, messages: Iterable[OutboxMessage], now: dt.datetime
 ) -> list[int]:
@@ -66,12 +74,22 @@ async def add_to_outbox(
     Once the transaction is committed, ``relay.flush(ids)`` publishes them
     without scanning the queue.
     """
-    rows = [
-        {"topic": m.topic, "key": m.key, "payload": m.payload, "created_at": now} for m in messages
-    ]
+    rows = [(m.topic, m.key, m.payload) for m in messages]
     if not rows:
         return []
-    return list((await connection.execute(outbox.insert().returning(outbox.c.id), rows)).scalars())
+    if connection.dialect.name == "postgresql":
+        # One statement text whatever the count, prepared once: an INSERT ... RETURNING of
+        # n rows is otherwise rendered as n VALUES tuples, a new statement per batch size.
+        topics, keys, payloads = (list(column) for column in zip(*rows, strict=True))
+        inserted = await connection.execute(
+            _INSERT_UNNEST, {"topics": topics, "keys": keys, "payloads": payloads, "now": now}
+        )
+    else:
+        inserted = await connection.execute(
+            outbox.insert().returning(outbox.c.id),
+            [{"topic": t, "key": k, "payload": p, "created_at": now} for t, k, p in rows],
+        )
+    return list(inserted.scalars())
 
 
 def raw_producer(broker: KafkaBroker) -> AIOKafkaProducer | None:

@@ -115,12 +115,20 @@ class TestStoreContract:
             async with store.transaction() as connection:
                 await add_to_outbox(connection, [message], NOW)
                 raise RuntimeError("crash before commit")
+        keyless = OutboxMessage(topic="t2", key=None, payload='{"n": 2}')
         async with store.transaction() as connection:
-            written = await add_to_outbox(connection, [message, message], NOW)
+            written = await add_to_outbox(connection, [message, keyless], NOW)
         async with store.engine.connect() as connection:
-            ids = (await connection.execute(sa.select(outbox.c.id).order_by(outbox.c.id))).scalars()
-            assert list(ids) == written  # the relay publishes them by these ids
-        assert len(written) == 2
+            columns = (outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.payload)
+            query = sa.select(*columns, outbox.c.created_at).order_by(outbox.c.id)
+            rows = [
+                (*row[:4], row.created_at.replace(tzinfo=row.created_at.tzinfo or dt.UTC))
+                for row in await connection.execute(query)
+            ]  # (SQLite returns the UTC timestamp naive)
+        assert rows == [
+            (written[0], "t", "k", "{}", NOW),  # the relay publishes them by these ids
+            (written[1], "t2", None, '{"n": 2}', NOW),
+        ]
 
     async def test_timestamps_come_back_aware(self, store: Store) -> None:
         async with store.transaction() as connection:
