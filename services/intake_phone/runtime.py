@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import socket
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 
 import sqlalchemy as sa
 import uvicorn
@@ -94,30 +94,47 @@ class HttpServer:
 
 
 class OutboxPump:
-    """Runs the shared :class:`OutboxRelay` when woken, and periodically."""
+    """Publishes the outbox rows this process commits as soon as told, and sweeps periodically."""
 
     def __init__(self, relay: OutboxRelay, interval_s: float) -> None:
         self._relay = relay
         self._interval_s = interval_s
         self._wake = asyncio.Event()
+        self._committed: list[int] = []
 
-    def wake(self) -> None:
-        """Ask for a flush soon (called after a commit that added outbox rows)."""
+    def wake(self, ids: Sequence[int]) -> None:
+        """Publish these just-committed outbox rows soon (by id: no scan of the queue)."""
+        self._committed += ids
         self._wake.set()
 
     async def run_forever(self) -> None:
-        """Flush on wake-up or every interval; Kafka and store outages are logged, retried."""
+        """Publish committed rows when woken; every interval, sweep whatever is pending.
+
+        The sweep (rows left by a crash, a failed publication or another
+        instance) runs on time even when commits keep waking the pump.
+        """
+        loop = asyncio.get_running_loop()
+        next_sweep = loop.time() + self._interval_s
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval_s)
+                await asyncio.wait_for(self._wake.wait(), max(0.0, next_sweep - loop.time()))
             self._wake.clear()
-            await self.flush()
+            if self._committed:
+                ids, self._committed = self._committed, []
+                await self._publish(ids)
+            if loop.time() >= next_sweep:
+                await self.flush()
+                next_sweep = loop.time() + self._interval_s
 
     async def flush(self) -> int:
-        """Publish what is pending; 0 when Kafka or the store is unavailable right now."""
+        """Publish everything pending; 0 when Kafka or the store is unavailable right now."""
+        return await self._publish(None)
+
+    async def _publish(self, ids: Sequence[int] | None) -> int:
         try:
-            return await self._relay.flush()
+            return await self._relay.flush(ids)
         except (sa.exc.DBAPIError, OSError, KafkaError) as error:
+            # the rows stay in the outbox: the next sweep publishes them
             log.warning("outbox.flush_failed", error=type(error).__name__)
             return 0
 

@@ -103,7 +103,7 @@ class PhoneService:
         metrics: PhoneMetrics,
         *,
         clock: Clock = _utcnow,
-        on_outbox: Callable[[], None] = lambda: None,
+        on_outbox: Callable[[Sequence[int]], None] = lambda ids: None,
         retry_max_s: float = 30.0,
         max_batch: int = 256,
         writers: int = 1,
@@ -146,7 +146,7 @@ class PhoneService:
     ) -> list[IngestOutcome]:
         keys = calls_of(payloads)
 
-        async def attempt() -> list[IngestOutcome]:
+        async def attempt() -> tuple[list[IngestOutcome], list[int]]:
             now = self._clock()
             async with writer.transaction() as connection:
                 repo = CallRepository(connection, postgres=self._store.is_postgres)
@@ -154,22 +154,25 @@ class PhoneService:
                 stored, emitted = await repo.read_calls(keys)
                 batch = BatchFold(self._policy, now, stored, emitted)
                 outcomes = [batch.ingest(payload) for payload in payloads]
-                await self._write(connection, repo, batch.finish(), now)
-                return outcomes
+                written = await self._write(connection, repo, batch.finish(), now)
+                return outcomes, written
 
-        outcomes = await retry_store(attempt, max_seconds=self._retry_max_s)
+        outcomes, written = await retry_store(attempt, max_seconds=self._retry_max_s)
         for payload, outcome in zip(payloads, outcomes, strict=True):
             self._after_commit(next(iter(payload))[0], outcome)
+        if written:
+            self._on_outbox(written)
         return outcomes
 
     @staticmethod
     async def _write(
         connection: AsyncConnection, repo: CallRepository, changes: Changes, now: dt.datetime
-    ) -> None:
+    ) -> list[int]:
+        """Write a folded batch's changes; return its outbox row ids."""
         await repo.delete_open_many(changes.deleted)
         await repo.save_open_many(changes.saved)
         await repo.record_emitted_many(changes.emitted)
-        await add_to_outbox(connection, changes.outbox, now)
+        return await add_to_outbox(connection, changes.outbox, now)
 
     async def sweep(self, *, limit: int = 200) -> list[Emission]:
         """Emit the open calls whose deadline passed (grace or max-open timeout, issue 6).
@@ -180,7 +183,7 @@ class PhoneService:
         all (the policy changed, or new events came) gets its new due time.
         """
 
-        async def attempt() -> list[Emission]:
+        async def attempt() -> tuple[list[Emission], list[int]]:
             now = self._clock()
             async with self._store.transaction() as connection:
                 repo = CallRepository(connection, postgres=self._store.is_postgres)
@@ -189,12 +192,14 @@ class PhoneService:
                 stored, emitted = await repo.read_calls(held)
                 batch = BatchFold(self._policy, now, stored, emitted)
                 emissions = [e for key in held if (e := batch.sweep(key)) is not None]
-                await self._write(connection, repo, batch.finish(), now)
-            return emissions
+                written = await self._write(connection, repo, batch.finish(), now)
+            return emissions, written
 
-        emissions = await retry_store(attempt, max_seconds=self._retry_max_s)
+        emissions, written = await retry_store(attempt, max_seconds=self._retry_max_s)
         if emissions:
             self._after_commit(emissions[0].platform, IngestOutcome(emitted=tuple(emissions)))
+        if written:
+            self._on_outbox(written)
         return emissions
 
     async def purge_emitted(self, retention: dt.timedelta) -> int:
@@ -224,18 +229,17 @@ class PhoneService:
             now,
         )
 
-        async def attempt() -> bool:
+        async def attempt() -> list[int]:
             async with self._store.transaction() as connection:
                 repo = CallRepository(connection, postgres=self._store.is_postgres)
                 if not await repo.remember_once(
                     DEAD_LETTER_CONSUMER, letter.original_ref, rejected.reason_code[:40], now
                 ):
-                    return False
-                await add_to_outbox(connection, [outbox_message(letter)], now)
-                return True
+                    return []  # this body was dead-lettered already
+                return await add_to_outbox(connection, [outbox_message(letter)], now)
 
-        if await retry_store(attempt, max_seconds=self._retry_max_s):
-            self._on_outbox()
+        if written := await retry_store(attempt, max_seconds=self._retry_max_s):
+            self._on_outbox(written)
         self._metrics.rejected.labels(platform, rejected.reason_code).inc()
         log.warning("payload.dead_lettered", platform=platform, reason_code=rejected.reason_code)
         return letter
@@ -265,5 +269,3 @@ class PhoneService:
                 reason=emission.reason,
                 completion=emission.completion,
             )
-        if any(e.routed for e in outcome.emitted):
-            self._on_outbox()
