@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import inspect
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -45,7 +45,13 @@ from services.common.logging import get_logger
 from services.common.store.engine import Store
 from services.common.store.tables import outbox
 
-__all__ = ["OutboxMessage", "OutboxRelay", "add_to_outbox", "raw_producer"]
+__all__ = [
+    "OutboxMessage",
+    "OutboxRelay",
+    "add_to_outbox",
+    "document_outbox_topics",
+    "raw_producer",
+]
 
 log = get_logger(__name__)
 
@@ -90,6 +96,21 @@ async def add_to_outbox(
             [{"topic": t, "key": k, "payload": p, "created_at": now} for t, k, p in rows],
         )
     return list(inserted.scalars())
+
+
+def document_outbox_topics(
+    broker: KafkaBroker, service: str, topics: Mapping[str, tuple[Any, str]]
+) -> None:
+    """Declare, for the service's AsyncAPI document, what it publishes through its outbox.
+
+    The relay writes to the producer directly, so FastStream never sees these
+    publications; ``topics`` maps each topic to its contract and a description.
+    The publishers declared are never used to send.
+    """
+    for topic, (contract, description) in topics.items():
+        broker.publisher(
+            topic, title=f"{service}/{topic}", description=description, schema=contract
+        )
 
 
 def raw_producer(broker: KafkaBroker) -> AIOKafkaProducer | None:

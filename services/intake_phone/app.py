@@ -9,11 +9,14 @@ from contextlib import asynccontextmanager
 from faststream import FastStream
 from faststream.specification import AsyncAPI
 
+from schemas import DeadLetter, IntakeItem
+from schemas.topics import DEAD_LETTERS, INTAKE_ITEMS
 from services.common.dlq import DeadLetterMiddleware, DeadLetterPublisher
 from services.common.kafka import build_broker
 from services.common.lifecycle import endpoints
 from services.common.logging import configure_logging
 from services.common.metrics import metrics
+from services.common.outbox import document_outbox_topics
 from services.common.version import SERVICE_VERSION
 from services.intake_phone.dead_letters import SERVICE
 from services.intake_phone.handlers import PhoneDeps, build_router
@@ -32,6 +35,14 @@ def create_app(settings: IntakePhoneSettings | None = None) -> FastStream:
     broker = build_broker(settings, client_id="aiguillage-intake-phone")
     dead_letters = DeadLetterPublisher(broker, SERVICE)
     broker.add_middleware(DeadLetterMiddleware.bind(dead_letters))
+    document_outbox_topics(
+        broker,
+        SERVICE,
+        {
+            INTAKE_ITEMS: (IntakeItem, "One IntakeItem per handled call, keyed by call (4.1)."),
+            DEAD_LETTERS: (DeadLetter, "Payloads refused, webhook or raw topic, with the reason."),
+        },
+    )
     broker.include_router(build_router(settings, deps, dead_letters))
     phone_metrics = PhoneMetrics()
     runtime = PhoneRuntime(settings, broker, phone_metrics)

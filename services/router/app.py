@@ -10,11 +10,14 @@ from contextlib import asynccontextmanager
 from faststream import FastStream
 from faststream.specification import AsyncAPI
 
+from schemas import AccountAction, DeadLetter, Task
+from schemas.dossiers import DossierEvent
+from schemas.topics import ACCOUNT_ACTIONS, DEAD_LETTERS, DOSSIER_EVENTS, SERVICE_QUEUES, task_topic
 from services.common.dlq import DeadLetterMiddleware, DeadLetterPublisher
 from services.common.kafka import build_broker
 from services.common.lifecycle import background, endpoints, prepare_infrastructure
 from services.common.logging import configure_logging, get_logger
-from services.common.outbox import OutboxRelay
+from services.common.outbox import OutboxRelay, document_outbox_topics
 from services.common.store import create_store
 from services.common.version import SERVICE_VERSION
 from services.router.classifier import Classifier, ProcessClassifier, ThreadClassifier
@@ -41,6 +44,19 @@ def create_app(settings: RouterSettings | None = None) -> FastStream:
     deps.dead_letters = dead_letters
     broker.add_middleware(DeadLetterMiddleware.bind(dead_letters))
     broker.include_router(build_router(settings, deps))
+    document_outbox_topics(
+        broker,
+        "router",
+        {
+            **{
+                task_topic(queue): (Task, f"Tasks for the {queue} queue (4.6, 4.8, 5.1.4).")
+                for queue in SERVICE_QUEUES
+            },
+            DOSSIER_EVENTS: (DossierEvent, "Each dossier's life: opened, attached, closed..."),
+            ACCOUNT_ACTIONS: (AccountAction, "Dunning blocked and unblocked (4.13, 5.1.7.1)."),
+            DEAD_LETTERS: (DeadLetter, "Records the router could not read, with the reason."),
+        },
+    )
 
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:

@@ -12,11 +12,20 @@ from dataclasses import dataclass
 from faststream import FastStream
 from faststream.specification import AsyncAPI
 
+from schemas import AccountAction, DeadLetter, OutboundContact, Task
+from schemas.dossiers import DossierEvent
+from schemas.topics import (
+    ACCOUNT_ACTIONS,
+    DEAD_LETTERS,
+    DOSSIER_EVENTS,
+    OUTBOUND_CONTACTS,
+    task_topic,
+)
 from services.common.dlq import DeadLetterMiddleware, DeadLetterPublisher
 from services.common.kafka import build_broker
 from services.common.lifecycle import endpoints, prepare_infrastructure
 from services.common.logging import configure_logging, get_logger
-from services.common.outbox import OutboxRelay
+from services.common.outbox import OutboxRelay, document_outbox_topics
 from services.common.store import Store, create_store
 from services.common.version import SERVICE_VERSION
 from services.sla_watch.adapters.clock import build_clock
@@ -66,6 +75,23 @@ def create_app(settings: SlaWatchSettings | None = None) -> FastStream:
     dead_letters = DeadLetterPublisher(broker, "sla-watch")
     deps = SlaDeps(dead_letters=dead_letters)
     broker.add_middleware(DeadLetterMiddleware.bind(dead_letters))
+    document_outbox_topics(
+        broker,
+        "sla-watch",
+        {
+            OUTBOUND_CONTACTS: (OutboundContact, "Holding mails sent (4.12, 5.1.6)."),
+            DOSSIER_EVENTS: (
+                DossierEvent,
+                "Deadlines set, holding mails sent, deadlines missed, direct debits suspended.",
+            ),
+            task_topic("supervisor"): (Task, "A response deadline missed (4.12)."),
+            ACCOUNT_ACTIONS: (
+                AccountAction,
+                "Direct debit suspended for an open complaint (4.13).",
+            ),
+            DEAD_LETTERS: (DeadLetter, "Records sla-watch could not read, with the reason."),
+        },
+    )
     broker.include_router(build_router(settings, deps))
     running: list[_Running] = []
 

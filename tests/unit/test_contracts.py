@@ -126,3 +126,28 @@ def test_committed_json_schemas_and_asyncapi_are_fresh() -> None:
     asyncapi = json.loads((ROOT / "schemas/asyncapi/router.json").read_text(encoding="utf-8"))
     addresses = {channel["address"] for channel in asyncapi["channels"].values()}
     assert {"intake.items.v1", "dossier.commands.v1"} <= addresses
+
+
+def _operations(service: str) -> set[tuple[str, str]]:
+    document = json.loads((ROOT / f"schemas/asyncapi/{service}.json").read_text("utf-8"))
+    channels = document["channels"]
+    return {
+        (channels[op["channel"]["$ref"].rsplit("/", 1)[-1]]["address"], op["action"])
+        for op in document["operations"].values()
+    }
+
+
+def test_asyncapi_documents_what_each_record_carries_and_every_topic_published() -> None:
+    for path in sorted((ROOT / "schemas/asyncapi").glob("*.json")):
+        # Raw and batch subscribers have no payload type FastStream can read: the export
+        # names their contract instead of FastStream's EmptyPayload.
+        assert "EmptyPayload" not in path.read_text("utf-8"), path.name
+    # What the services publish through their outbox is documented beside what they read.
+    router = _operations("router")
+    assert {(task_topic(queue), "send") for queue in SERVICE_QUEUES} <= router
+    assert {("dossier.events.v1", "send"), ("account.actions.v1", "send")} <= router
+    assert ("intake.items.v1", "receive") in router
+    assert ("intake.items.v1", "send") in _operations("intake-phone")
+    assert {("contacts.outbound.v1", "send"), ("dossier.events.v1", "receive")} <= _operations(
+        "sla-watch"
+    )
