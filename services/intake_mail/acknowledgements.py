@@ -8,8 +8,10 @@ steps: claim its rows at once (``pending`` → ``sending``, compare-and-set,
 committed) once the relay answered; hand the messages to the relay over up to
 ``concurrency`` connections at once; then in one transaction mark each row
 ``sent`` (or back to ``pending``, or ``failed``) and put the ``OutboundContact``
-of each sent one in the outbox (the relay publishes them on
-``contacts.outbound.v1``). Two commits per batch, not one per message.
+of each sent one in the outbox. Two commits per batch, not one per message.
+Once the batch is done, the outbox relay publishes those rows on
+``contacts.outbound.v1`` by their ids (no scan of the queue); what a failure
+leaves there is the app's periodic outbox sweep's.
 
 Rows are claimed by chunks of two per connection (eight by default), so that
 what a crash can leave in doubt is one chunk, not the whole batch.
@@ -119,11 +121,12 @@ class Acknowledger:
             if not due:
                 return []
             try:
-                results = await self._send_batch(due)
+                results, written = await self._send_batch(due)
             except AcknowledgementNotSent as error:
                 log.warning("acknowledgement.relay_unavailable", reason=error.reason)
                 return []
-        await self._relay.flush()
+        if written:
+            await self._relay.flush(written)
         return results
 
     async def run_forever(self, interval_s: float) -> None:
@@ -154,9 +157,13 @@ class Acknowledger:
             log.error("acknowledgement.uncertain", item_id=item_id)
         return await repo.due(now, self._batch_size, item_ids)
 
-    async def _send_batch(self, due: Sequence[DueAcknowledgement]) -> list[SendResult]:
-        """Open sessions (the relay answers), claim the batch, send concurrently, record."""
+    async def _send_batch(
+        self, due: Sequence[DueAcknowledgement]
+    ) -> tuple[list[SendResult], list[int]]:
+        """Open sessions (the relay answers), claim the batch, send concurrently, record;
+        return the results and the outbox rows written, to publish by id."""
         results: list[SendResult] = []
+        written: list[int] = []
         async with contextlib.AsyncExitStack() as stack:
             sessions = [await stack.enter_async_context(self._mailer.session())]
             for _ in range(min(self._concurrency, len(due)) - 1):
@@ -168,17 +175,21 @@ class Acknowledger:
             # chunk in doubt (never resent), not the whole batch; two commits a chunk.
             size = 2 * len(sessions)
             for start in range(0, len(due), size):
-                results += await self._send_chunk(sessions, due[start : start + size])
-        return results
+                done, rows = await self._send_chunk(sessions, due[start : start + size])
+                results += done
+                written += rows
+        return results, written
 
     async def _send_chunk(
         self, sessions: Sequence[MailSession], chunk: Sequence[DueAcknowledgement]
-    ) -> list[SendResult]:
-        """Claim the chunk, send it over the sessions, record every outcome."""
+    ) -> tuple[list[SendResult], list[int]]:
+        """Claim the chunk, send it over the sessions, record every outcome; return the
+        results and the outbox rows written."""
         ids = [row.item_id for row in chunk]
         claimed = await self._transaction(lambda repo: repo.claim_many(ids, self._clock()))
         rows = [row for row in chunk if row.item_id in claimed]
         queue, started, results = iter(rows), set[str](), list[SendResult]()
+        written: list[int] = []
         try:
             async with asyncio.TaskGroup() as group:
                 for session in sessions:
@@ -190,8 +201,8 @@ class Acknowledger:
             # whose send was under way stays claimed, hence uncertain (at most one).
             unstarted = [row.item_id for row in rows if row.item_id not in started]
             if results or unstarted:
-                await self._finish(results, unstarted)
-        return results
+                written = await self._finish(results, unstarted)
+        return results, written
 
     async def _send_each(
         self,
@@ -230,8 +241,11 @@ class Acknowledger:
             return SendResult(row.item_id, "pending", now, error.reason, retry_at)
         return SendResult(row.item_id, "sent", self._clock())
 
-    async def _finish(self, results: Sequence[SendResult], unstarted: Sequence[str] = ()) -> None:
-        """One transaction: close every claim of the batch, trace the sent ones (outbox)."""
+    async def _finish(
+        self, results: Sequence[SendResult], unstarted: Sequence[str] = ()
+    ) -> list[int]:
+        """One transaction: close every claim of the batch, trace the sent ones (outbox);
+        return the outbox row ids, published by id once the batch is done."""
         outcomes: list[dict[str, Any]] = [
             {
                 "item_id": r.item_id, "status": r.status, "last_error": r.error,
@@ -246,16 +260,18 @@ class Acknowledger:
         ]  # fmt: skip
         sent = [r for r in results if r.status == "sent"]
 
-        async def attempt() -> None:
+        async def attempt() -> list[int]:
             async with self._store.transaction() as connection:
                 repo = MailRepository(connection, postgres=self._store.is_postgres)
                 await repo.finish_many(outcomes)
-                if sent:
-                    await add_to_outbox(connection, [_trace(r) for r in sent], sent[-1].at)
+                if not sent:
+                    return []
+                return await add_to_outbox(connection, [_trace(r) for r in sent], sent[-1].at)
 
-        await retry_store(attempt, max_seconds=self._retry_max_s)
+        written = await retry_store(attempt, max_seconds=self._retry_max_s)
         for result in results:
             self._report(result)
+        return written
 
     async def _transaction(self, operation: Callable[[MailRepository], Awaitable[T]]) -> T:
         async def attempt() -> T:

@@ -22,6 +22,8 @@ The protocol, per batch of mails (rows of ``sla_actions``):
    to the queue with a backoff, and those not started (stopping, lease too
    short) at once. A mail whose outcome is unknown (the connection broke
    during DATA) stays ``sending``.
+4. **Publish** the outbox rows the claim and the records wrote, by their ids,
+   once the batch is done (what a failure leaves is the periodic sweep's).
 
 Several loops ("lanes") may call ``run_once`` side by side, so one claims or
 records while another sends: each batch is claimed as another instance's
@@ -115,6 +117,7 @@ class _Batch:
     lease_until: dt.datetime
     claims: list[Claim]
     folds: dict[str, tuple[str, DeadlineState | None]]  # dossier id → (raw events, fold)
+    written: list[int]  # outbox rows of the claim's transaction (outbound calls instead)
 
 
 class HoldingMailSender:
@@ -153,25 +156,26 @@ class HoldingMailSender:
         sends = {asyncio.create_task(self._send(c, batch.lease_until)) for c in batch.claims}
         failures: list[BaseException] = []
         try:
-            await self._send_and_record(batch, sends, failures)
+            written = batch.written + await self._send_and_record(batch, sends, failures)
         finally:
             for send in sends:  # cancelled (shutdown timeout): outcome unknown, lease recovers
                 send.cancel()
-        if batch.taken:
-            await self._service.flush()
+        await self._service.flush(written)
         if failures:  # a bug: its mail stays 'sending', the lease recovers it
             raise failures[0]
         return batch.taken
 
     async def _send_and_record(
         self, batch: _Batch, sends: set[asyncio.Task[SendResult]], failures: list[BaseException]
-    ) -> None:
+    ) -> list[int]:
         """Wait for the sends; record what finished in one transaction once every send is
         done, or sooner when a finished one has waited ``record_within`` (a slow server
-        does not hold sent mails unrecorded for the whole batch)."""
+        does not hold sent mails unrecorded for the whole batch). Return the outbox rows
+        the records wrote."""
         loop = asyncio.get_running_loop()
         within = self._options.record_within.total_seconds()
         waiting: list[SendResult] = []
+        written: list[int] = []
         since = 0.0
         while sends:
             timeout = max(0.0, since + within - loop.time()) if waiting else None
@@ -184,8 +188,9 @@ class HoldingMailSender:
             failures += [e for t in finished if (e := t.exception()) is not None]
             waiting += [t.result() for t in finished if t.exception() is None]
             if waiting and (not pending or loop.time() - since >= within):
-                await self._record(batch, waiting)
+                written += await self._record(batch, waiting)
                 waiting = []
+        return written
 
     async def _claim(self) -> _Batch:
         async with self._store.transaction() as connection:
@@ -208,8 +213,8 @@ class HoldingMailSender:
                 elif decision is not None:
                     calls.append(decision)
             await repo.claim_mails([c.mail.action_id for c in claims], token, lease_until)
-            await self._service.record_holdings(connection, calls, now, folded=folds)
-        return _Batch(len(mails), token, lease_until, claims, folds)
+            written = await self._service.record_holdings(connection, calls, now, folded=folds)
+        return _Batch(len(mails), token, lease_until, claims, folds, written)
 
     async def _decide(
         self,
@@ -271,15 +276,16 @@ class HoldingMailSender:
                 return SendResult(claim, "uncertain", error.code)
             return SendResult(claim, "sent")
 
-    async def _record(self, batch: _Batch, results: Sequence[SendResult]) -> None:
-        """Record a batch's outcomes in one transaction, while the claim token holds them."""
+    async def _record(self, batch: _Batch, results: Sequence[SendResult]) -> list[int]:
+        """Record a batch's outcomes in one transaction, while the claim token holds them;
+        return the outbox rows written (published by id once the batch is done)."""
         finished = [r for r in results if r.outcome in ("sent", "rejected")]
         deferred = [r for r in results if r.outcome == "deferred"]
         unstarted = [r for r in results if r.outcome == "not_started"]
         if not (finished or deferred or unstarted):
-            return  # every outcome unknown: the rows stay 'sending', left to the lease
+            return []  # every outcome unknown: the rows stay 'sending', left to the lease
 
-        async def attempt() -> set[str]:
+        async def attempt() -> tuple[set[str], list[int]]:
             async with self._store.transaction() as connection:
                 repo = self._service.repository(connection)
                 now, wall = self._service.clock.now(), self._service.wall.now()
@@ -295,7 +301,9 @@ class HoldingMailSender:
                     for r in finished
                     if r.claim.mail.action_id in recorded
                 ]
-                await self._service.record_holdings(connection, outcomes, now, folded=batch.folds)
+                written = await self._service.record_holdings(
+                    connection, outcomes, now, folded=batch.folds
+                )
                 later = [
                     {
                         "action_id": r.claim.mail.action_id,
@@ -309,12 +317,14 @@ class HoldingMailSender:
                     {"action_id": r.claim.mail.action_id, "available_at": wall} for r in unstarted
                 ]
                 await repo.release_mails(batch.token, again, with_error=False)
-                return recorded
+                return recorded, written
 
         # Retry through a store outage for as long as the lease keeps the mails ours: past
         # it, another instance may send them again (the claim token then refuses this commit).
         left = (batch.lease_until - self._service.wall.now()).total_seconds()
-        recorded = await retry_store(attempt, max_seconds=max(self._service.retry_max_s, left))
+        recorded, written = await retry_store(
+            attempt, max_seconds=max(self._service.retry_max_s, left)
+        )
         for result in finished:
             action_id, (medium, _code) = result.claim.mail.action_id, _medium(result)
             if action_id in recorded:
@@ -328,6 +338,7 @@ class HoldingMailSender:
                 action_id=result.claim.mail.action_id,
                 code=result.code,
             )
+        return written
 
     def _backoff(self, result: SendResult) -> dt.timedelta:
         attempts = result.claim.mail.attempts + 1

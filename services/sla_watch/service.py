@@ -7,6 +7,9 @@ the domain lists at "now" are carried out in the same transaction as the new
 state: events, tasks and account actions through the outbox, each action
 recorded in the ``sla_actions`` ledger whose primary key makes it happen once.
 A holding mail by e-mail is only queued here; ``sender.py`` sends it.
+Once a transaction is committed, the outbox rows it wrote are published by
+their ids (no scan of the queue); the app's periodic sweep publishes what a
+crash or a failed publication left behind.
 Each due action is carried out by :mod:`.actions`; :mod:`.writer` saves the
 dossiers and fills the outbox.
 
@@ -19,7 +22,7 @@ no-op (skipped from memory when this instance emitted it, else through
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -110,11 +113,12 @@ class SlaWatchService:
         if self._writer.emitted(event.event_id):  # our own event coming back: no store round trip
             return Outcome(event.dossier_id, "duplicate")
 
-        async def attempt() -> Outcome:
+        async def attempt() -> tuple[Outcome, list[int]]:
+            written: list[int] = []
             async with self._store.transaction() as connection:
                 repo = self.repository(connection)
                 if await repo.is_processed(CONSUMER, event.event_id):
-                    return Outcome(event.dossier_id, "duplicate")
+                    return Outcome(event.dossier_id, "duplicate"), written
                 now = self.clock.now()
                 stored = await repo.load(event.dossier_id)
                 try:
@@ -123,7 +127,7 @@ class SlaWatchService:
                     if state is None:
                         outcome = Outcome(event.dossier_id, "unknown_dossier")
                     else:
-                        kinds = await self._settle(
+                        kinds, written = await self._settle(
                             connection, (*previous, event), state, now, new=stored is None
                         )
                         outcome = Outcome(event.dossier_id, "applied", kinds)
@@ -132,10 +136,10 @@ class SlaWatchService:
                 await repo.mark_processed(
                     CONSUMER, [event.event_id], outcome.outcome, event.dossier_id, now
                 )
-                return outcome
+                return outcome, written
 
-        outcome = await retry_store(attempt, max_seconds=self.retry_max_s)
-        await self._after_commit(outcome.actions)
+        outcome, written = await retry_store(attempt, max_seconds=self.retry_max_s)
+        await self._after_commit(outcome.actions, written)
         return outcome
 
     async def tick(self) -> int:
@@ -147,8 +151,9 @@ class SlaWatchService:
         holding up the others.
         """
 
-        async def attempt() -> tuple[int, tuple[str, ...]]:
+        async def attempt() -> tuple[int, tuple[str, ...], list[int]]:
             kinds: list[str] = []
+            written: list[int] = []
             async with self._store.transaction() as connection:
                 repo = self.repository(connection)
                 now = self.clock.now()
@@ -160,7 +165,9 @@ class SlaWatchService:
                             state = fold(events, self.policy)
                             if state is None:
                                 raise ValueError("no DossierOpened among the dossier's events")
-                            kinds += await self._settle(connection, events, state, now)
+                            settled, rows = await self._settle(connection, events, state, now)
+                        kinds += settled  # the savepoint held: its rows are the transaction's
+                        written += rows
                     except ValueError as error:
                         await repo.park(stored.dossier_id, type(error).__name__, now)
                         log.error(
@@ -168,21 +175,26 @@ class SlaWatchService:
                             dossier_id=stored.dossier_id,
                             error=type(error).__name__,
                         )
-            return len(due), tuple(kinds)
+            return len(due), tuple(kinds), written
 
-        claimed, kinds = await retry_store(attempt, max_seconds=self.retry_max_s)
-        await self._after_commit(kinds)
+        claimed, kinds, written = await retry_store(attempt, max_seconds=self.retry_max_s)
+        await self._after_commit(kinds, written)
         return claimed
 
-    async def flush(self) -> None:
-        """Publish what the last transactions put in the outbox."""
-        await self._relay.flush()
+    async def flush(self, ids: Collection[int]) -> None:
+        """Publish the outbox rows a transaction of this instance has just committed.
 
-    async def _after_commit(self, kinds: Sequence[str]) -> None:
+        By id: a primary-key lookup, where claiming every pending row would read
+        each dead row of the queue table. What is left (failed publication,
+        crash) is the periodic sweep's.
+        """
+        if ids:
+            await self._relay.flush(ids)
+
+    async def _after_commit(self, kinds: Sequence[str], written: Collection[int]) -> None:
         if "holding_mail_queued" in kinds:
             self._on_mail_queued()
-        if kinds:
-            await self._relay.flush()
+        await self.flush(written)
 
     async def _settle(
         self,
@@ -192,8 +204,10 @@ class SlaWatchService:
         now: dt.datetime,
         *,
         new: bool = False,
-    ) -> tuple[str, ...]:
-        """Carry out what is due on a dossier at ``now`` and save it (same transaction)."""
+    ) -> tuple[tuple[str, ...], list[int]]:
+        """Carry out what is due on a dossier at ``now`` and save it (same transaction);
+        return the kinds of actions and the outbox rows written, to publish after the commit.
+        """
         repo = self.repository(connection)
         done = set() if new else set(await repo.action_ids(state.dossier_id))
         effects: list[Effects] = []
@@ -214,8 +228,8 @@ class SlaWatchService:
                 done.add(action.action_id)
             if action_effects is not None:
                 effects.append(action_effects)
-        await self._writer.save(connection, [DossierWrite(events, state, effects, done, new)], now)
-        return tuple(kinds)
+        write = DossierWrite(events, state, effects, done, new)
+        return tuple(kinds), await self._writer.save(connection, [write], now)
 
     async def record_holdings(
         self,
@@ -224,7 +238,7 @@ class SlaWatchService:
         now: dt.datetime,
         *,
         folded: Mapping[str, tuple[str, DeadlineState | None]] | None = None,
-    ) -> None:
+    ) -> list[int]:
         """Trace holding mails that went out (or the calls ordered instead), in the caller's
         transaction: ``HoldingMailSent``, ``OutboundContact`` and, for a call, its task (4.12).
 
@@ -233,9 +247,10 @@ class SlaWatchService:
         ``folded`` maps a dossier id to its stored events (raw) and their fold, as the
         caller saw them earlier: when the row still holds exactly those events, the fold
         is reused instead of computed again (a fold is a function of the events).
+        Return the outbox row ids written, for the caller to publish once committed.
         """
         if not outcomes:
-            return
+            return []
         repo = self.repository(connection)
         by_dossier: dict[str, list[HoldingOutcome]] = {}
         for outcome in outcomes:
@@ -266,4 +281,4 @@ class SlaWatchService:
                 for o in mails
             ]
             writes.append(DossierWrite(events, state, effects, done[dossier_id]))
-        await self._writer.save(connection, writes, now)
+        return await self._writer.save(connection, writes, now)

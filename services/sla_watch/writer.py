@@ -64,9 +64,10 @@ class DossierWriter:
 
     async def save(
         self, connection: AsyncConnection, writes: Sequence[DossierWrite], now: dt.datetime
-    ) -> None:
+    ) -> list[int]:
         """Fold our own events in, save the dossiers with their next check, fill the outbox:
-        one statement per kind of row, whatever the number of dossiers."""
+        one statement per kind of row, whatever the number of dossiers. Return the outbox
+        row ids, for the caller to publish them by id once committed."""
         repo = self._repository(connection)
         processed: list[tuple[str, str | None]] = []
         rows: list[DossierRow] = []
@@ -81,7 +82,9 @@ class DossierWriter:
             rows.append(DossierRow(state.dossier_id, [*write.events, *own], summary, write.new))
         await repo.mark_processed_many(CONSUMER, processed, "own_event", now)
         await repo.save_many(rows, now)
-        await add_to_outbox(connection, _messages([e for w in writes for e in w.effects]), now)
+        return await add_to_outbox(
+            connection, _messages([e for w in writes for e in w.effects]), now
+        )
 
     def _remember(self, event_id: str) -> None:
         # Ids are deterministic: one remembered from a rolled-back attempt is re-emitted by

@@ -4,13 +4,15 @@ One batch is claimed in one transaction, sent concurrently (bounded), and
 recorded in one transaction: sent mails with their events in the outbox,
 refusals as outbound calls, 4xx back to the queue with a backoff, unknown
 outcomes left to the lease, and nothing recorded for a mail whose claim was
-taken over. The SMTP and multi-process sides are in tests/integration/sla_watch/.
+taken over. Each transaction's outbox rows are published by id after its
+commit. The SMTP and multi-process sides are in tests/integration/sla_watch/.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import pytest
@@ -43,9 +45,15 @@ class _Clock:
 
 
 class _KeptOutbox(OutboxRelay):
-    """Leaves the outbox rows where they are, for the test to read."""
+    """Leaves the outbox rows where they are, for the test to read; records what each
+    flush was asked to publish (None: the sweep of every pending row)."""
 
-    async def flush(self) -> int:
+    def __init__(self, store: Store, broker: KafkaBroker) -> None:
+        super().__init__(store, broker)
+        self.flushes: list[list[int] | None] = []
+
+    async def flush(self, ids: Collection[int] | None = None) -> int:
+        self.flushes.append(None if ids is None else sorted(ids))
         return 0
 
 
@@ -53,6 +61,7 @@ class _KeptOutbox(OutboxRelay):
 class Rig:
     store: Store
     service: SlaWatchService
+    relay: _KeptOutbox
 
     def sender(
         self,
@@ -91,6 +100,11 @@ class Rig:
             rows = (await connection.execute(sa.select(sla_actions))).all()
         return {str(row.dossier_id): row for row in rows if row.kind == "holding_mail"}
 
+    async def outbox_ids(self) -> list[int]:
+        async with self.store.engine.connect() as connection:
+            query = sa.select(outbox.c.id).order_by(outbox.c.id)
+            return [int(i) for i in (await connection.execute(query)).scalars().all()]
+
     async def published(self, topic: str) -> list[str]:
         query = sa.select(outbox.c.payload).where(outbox.c.topic == topic).order_by(outbox.c.id)
         async with self.store.engine.connect() as connection:
@@ -121,7 +135,7 @@ def rig(store: Store) -> Rig:
     service = SlaWatchService(
         store, relay, policy=SlaPolicy(), clock=clock, mail_domain="eau.example"
     )
-    return Rig(store, service)
+    return Rig(store, service, relay)
 
 
 async def test_sla_sender_claims_a_batch_sends_it_concurrently_and_records_it(rig: Rig) -> None:
@@ -269,3 +283,17 @@ async def test_sla_a_slow_send_does_not_keep_its_batch_unrecorded(rig: Rig) -> N
     assert await rig.sender(mailer, batch=3, concurrency=3, record_within=within).run_once() == 3
     assert seen_while_slow == [{("D0", "sent"), ("D1", "sent"), ("D2", "sending")}]
     assert await rig.mailed() == dict.fromkeys(["D0", "D1", "D2"], "email")
+
+
+async def test_sla_each_transaction_publishes_the_rows_it_wrote_by_id(rig: Rig) -> None:
+    """The deadlines set (``record``) and the mails sent (the sender) are published by
+    their outbox row ids after each commit, never by a scan of the whole queue."""
+    await rig.queue(3)
+    recorded = await rig.outbox_ids()
+    assert len(recorded) == 3  # one DeadlineSet per letter
+    assert rig.relay.flushes == [[row] for row in recorded]  # each record() its own row
+    rig.relay.flushes.clear()
+    assert await rig.sender(ScriptedMailer(), batch=3, concurrency=3).run_once() == 3
+    sent = [row for row in await rig.outbox_ids() if row not in recorded]
+    assert len(sent) == 6  # HoldingMailSent and OutboundContact per mail
+    assert rig.relay.flushes == [sent]
