@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import sqlalchemy as sa
+from aiokafka.errors import KafkaError
 
 from services.common.logging import get_logger
 from services.sla_watch.errors import SlaWatchError
@@ -48,11 +49,13 @@ async def run_periodically(
     wake: asyncio.Event | None = None,
 ) -> None:
     """Run ``step`` until ``stop``: again at once after a full batch, else after ``interval_s``
-    (or when ``wake`` is set). Store outages are logged and retried on the next round."""
+    (or when ``wake`` is set). Store and broker outages are logged and retried on the next
+    round (the outbox sweep and the by-id publications talk to Kafka: a broker restart
+    must not end the loop, and with it the app)."""
     while not stop.is_set():
         try:
             count = await step()
-        except (sa.exc.DBAPIError, OSError) as error:
+        except (sa.exc.DBAPIError, OSError, KafkaError) as error:
             log.warning("loop.round_failed", loop=name, error=type(error).__name__)
             count = 0
         if full_batch is None or count < full_batch:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+from aiokafka.errors import KafkaConnectionError
+
 from services.sla_watch.runner import run_periodically
 
 
@@ -38,3 +41,22 @@ async def test_sla_loop_stops_while_waiting() -> None:
     await asyncio.sleep(0.01)
     stop.set()
     await asyncio.wait_for(loop, timeout=5)
+
+
+@pytest.mark.parametrize("error", [KafkaConnectionError(), ConnectionRefusedError()])
+async def test_sla_loop_outlives_a_broker_or_store_outage(error: Exception) -> None:
+    stop = asyncio.Event()
+    rounds = 0
+
+    async def outbox_sweep() -> int:
+        nonlocal rounds
+        rounds += 1
+        if rounds == 1:
+            raise error  # the broker (or the store) is restarting
+        stop.set()
+        return 0
+
+    await asyncio.wait_for(
+        run_periodically("outbox", outbox_sweep, interval_s=0.01, stop=stop), timeout=5
+    )
+    assert rounds == 2
