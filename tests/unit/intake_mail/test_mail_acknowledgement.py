@@ -181,6 +181,39 @@ def test_acknowledgement_sent(headers: bytes, sender: bytes, body: bytes, recipi
     assert decision.recipient == recipient
 
 
+SITE = b"From: Site <formulaire@site.example.test>\r\nContent-Type: text/plain; charset=utf-8\r\n"
+
+
+@pytest.mark.parametrize(
+    "marks",
+    [
+        b"Auto-Submitted: auto-generated\r\n",
+        b"Precedence: bulk\r\n",
+        b"X-Auto-Response-Suppress: All\r\n",
+    ],
+    ids=["auto-submitted", "precedence-bulk", "auto-response-suppress"],
+)
+def test_a_form_mailers_automatic_marks_do_not_silence_the_customers_acknowledgement(
+    marks: bytes,
+) -> None:
+    # 4.12 NB: whoever writes through the contact form gets the acknowledgement; the
+    # marks speak of the site's form mailer, and the acknowledgement goes to the
+    # address the customer typed, not to the mailer.
+    decision = acknowledgement_decision(_parsed(marks, sender=SITE, body=FORM), OWN)
+    assert decision.send, decision.reason
+    assert decision.recipient == "jeanne.martin@example.test"
+
+
+def test_a_form_bouncing_or_answered_elsewhere_keeps_the_automatic_rules() -> None:
+    bounced = _parsed(b"Return-Path: <>\r\n", sender=SITE, body=FORM)
+    assert not acknowledgement_decision(bounced, OWN).send
+    no_typed_address = b"Nom : Martin\r\nMobile : 06 12 34 56 78\r\nMessage : x"
+    marked = _parsed(b"Auto-Submitted: auto-generated\r\n", sender=SITE, body=no_typed_address)
+    decision = acknowledgement_decision(marked, OWN)  # it would go to the form mailer itself
+    assert not decision.send
+    assert decision.reason.startswith("Auto-Submitted")
+
+
 def test_no_address_to_answer() -> None:
     form = "Nom : Martin\r\nPrénom : Jeanne\r\nMobile : 06 12 34 56 78\r\nMessage : x".encode()
     parsed = _parsed(b"Content-Type: text/plain; charset=utf-8\r\n", sender=b"", body=form)
