@@ -65,7 +65,9 @@ def main() -> None:
         run = importlib.import_module(f"bench.{name}").run
         results: list[list[Figure]] = []
         for _ in range(args.runs):
-            speed = Figure("host speed before the run: 10M Python additions", host_speed_s(), "s")
+            speed = Figure(
+                "host speed before the run: 10M Python additions", host_speed_s() * 1000, "ms"
+            )
             results.append([*asyncio.run(run()), dataclasses.replace(speed, higher=False)])
         for figure in _median(results):
             print(f"{figure.name}: {figure.measured:.1f} {figure.unit} (target {figure.target})")
