@@ -35,6 +35,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 from faststream.kafka import KafkaBroker
 from pydantic import BaseModel
@@ -249,3 +250,16 @@ class OutboxRelay:
             except (sa.exc.DBAPIError, OSError) as error:
                 log.warning("outbox.sweep_failed", error=type(error).__name__)
             await asyncio.sleep(interval_s)
+
+
+async def publish_pending(relay: OutboxRelay, *, timeout_s: float = 5.0) -> int:
+    """The last sweep at shutdown, before the broker stops: publish what is still pending.
+
+    Bounded: a broker or store that does not answer within ``timeout_s`` leaves
+    the rows where they are, for the next start's sweep (or another instance's).
+    """
+    try:
+        return await asyncio.wait_for(relay.flush(), timeout_s)
+    except (TimeoutError, sa.exc.DBAPIError, OSError, KafkaError) as error:
+        log.warning("outbox.final_sweep_failed", error=type(error).__name__)
+        return 0

@@ -28,7 +28,7 @@ from services.common.kafka import build_broker
 from services.common.lifecycle import endpoints, prepare_infrastructure
 from services.common.logging import configure_logging, get_logger
 from services.common.metrics import metrics
-from services.common.outbox import OutboxRelay
+from services.common.outbox import OutboxRelay, publish_pending
 from services.common.store import Store, create_store
 from services.common.version import SERVICE_VERSION
 from services.intake_mail.acknowledgement_mail import AcknowledgementRenderer
@@ -92,12 +92,16 @@ def _acknowledger(
 
 
 async def _sweep_outbox(relay: OutboxRelay, interval_s: float) -> None:
-    while True:
-        try:
-            await relay.flush()
-        except TRANSIENT_ERRORS as error:
-            log.warning("outbox.sweep_failed", error=type(error).__name__)
-        await asyncio.sleep(interval_s)
+    """Sweep the outbox every interval; once more when cancelled at shutdown (bounded)."""
+    try:
+        while True:
+            try:
+                await relay.flush()
+            except TRANSIENT_ERRORS as error:
+                log.warning("outbox.sweep_failed", error=type(error).__name__)
+            await asyncio.sleep(interval_s)
+    finally:  # stopped before the broker: what is pending is published now, not at next start
+        await publish_pending(relay)
 
 
 def _jobs(

@@ -25,7 +25,7 @@ from services.common.dlq import DeadLetterMiddleware, DeadLetterPublisher
 from services.common.kafka import build_broker
 from services.common.lifecycle import endpoints, prepare_infrastructure
 from services.common.logging import configure_logging, get_logger
-from services.common.outbox import OutboxRelay, document_outbox_topics
+from services.common.outbox import OutboxRelay, document_outbox_topics, publish_pending
 from services.common.store import Store, create_store
 from services.common.version import SERVICE_VERSION
 from services.sla_watch.adapters.clock import build_clock
@@ -174,5 +174,7 @@ def create_app(settings: SlaWatchSettings | None = None) -> FastStream:
         if running:
             running[0].sender.stop()
             await running[0].loops.stop(grace_s=2 * settings.smtp_timeout_s + 5)
+            # before the broker stops: what is pending is published now, not at next start
+            await publish_pending(running[0].relay)
 
     return app
