@@ -65,11 +65,11 @@ class OutboxMessage(BaseModel):
     payload: str
 
 
-_INSERT_UNNEST = sa.text(
+_INSERT_UNNEST = sa.text(  # ids follow the messages' order: the publication order
     "INSERT INTO outbox (topic, key, payload, created_at) "
     "SELECT topic, key, payload, CAST(:now AS timestamptz) FROM unnest("
     "CAST(:topics AS varchar[]), CAST(:keys AS varchar[]), CAST(:payloads AS text[])"
-    ") AS message(topic, key, payload) RETURNING id"
+    ") WITH ORDINALITY AS message(topic, key, payload, n) ORDER BY n RETURNING id"
 )
 
 
@@ -102,11 +102,12 @@ async def add_to_outbox(
 def document_outbox_topics(
     broker: KafkaBroker, service: str, topics: Mapping[str, tuple[Any, str]]
 ) -> None:
-    """Declare, for the service's AsyncAPI document, what it publishes through its outbox.
+    """Declare, for the service's AsyncAPI document, what it publishes outside FastStream.
 
-    The relay writes to the producer directly, so FastStream never sees these
-    publications; ``topics`` maps each topic to its contract and a description.
-    The publishers declared are never used to send.
+    The outbox relay and the dead-letter publisher write to the producer
+    directly, so FastStream never sees these publications; ``topics`` maps each
+    topic to its contract and a description. The publishers declared are never
+    used to send.
     """
     for topic, (contract, description) in topics.items():
         broker.publisher(
@@ -162,26 +163,42 @@ class OutboxRelay:
         self._broker = broker
         self._batch_size = batch_size
         self._lock = asyncio.Lock()
+        self._behind = False  # a publication failed: rows older than the next ones may wait
 
     async def flush(self, ids: Collection[int] | None = None) -> int:
         """Publish pending rows; return how many were published.
 
         With ``ids`` (rows this process has just committed), only those rows,
         claimed by primary key; those another relay holds or has already
-        published are skipped. Without, every pending row (the sweep).
+        published are skipped. Without, every pending row (the sweep). After a
+        publication failed, ``flush(ids)`` sweeps instead until a sweep went
+        through: the rows the failure left are older than these, and a key's
+        events must reach Kafka in order (a dossier opened before it is closed).
         """
-        total = 0
         async with self._lock:
-            if ids is not None:
-                ordered = sorted(set(ids))
-                for start in range(0, len(ordered), self._batch_size):
-                    total += await self._publish_batch(ordered[start : start + self._batch_size])
+            try:
+                if ids is not None and not self._behind:
+                    return await self._publish_ids(sorted(set(ids)))
+                published = await self._sweep()
+            except BaseException:
+                self._behind = True
+                raise
+            self._behind = False
+            return published
+
+    async def _publish_ids(self, ordered: list[int]) -> int:
+        total = 0
+        for start in range(0, len(ordered), self._batch_size):
+            total += await self._publish_batch(ordered[start : start + self._batch_size])
+        return total
+
+    async def _sweep(self) -> int:
+        total = 0
+        while True:
+            published = await self._publish_batch(None)
+            total += published
+            if published < self._batch_size:
                 return total
-            while True:
-                published = await self._publish_batch(None)
-                total += published
-                if published < self._batch_size:
-                    return total
 
     def _claim(self, ids: list[int] | None) -> sa.Select[Any]:
         query = (

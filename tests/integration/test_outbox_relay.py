@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaConnectionError
 from faststream.kafka import KafkaBroker
 
 from services.common.outbox import OutboxMessage, OutboxRelay, add_to_outbox, raw_producer
@@ -142,6 +144,36 @@ async def test_committed_rows_are_published_by_their_ids(
 
     values = await read_topic(kafka, "dossier.events.v1", expect=7)
     assert values[4:] == [f'{{"left": {n}}}'.encode() for n in range(3)]
+
+
+async def test_after_a_failed_publication_older_rows_go_out_first(
+    store: Store, topics: ServiceSettings, kafka: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A dossier opened in one transaction, closed in the next; the first publication fails.
+    async def write(payload: str) -> list[int]:
+        async with store.transaction() as connection:
+            message = OutboxMessage(topic="dossier.events.v1", key="D5", payload=payload)
+            return await add_to_outbox(connection, [message], NOW)
+
+    opened, closed = await write('"opened"'), await write('"closed"')
+    broker = KafkaBroker(kafka)
+    async with broker:
+        await broker.start()
+        relay = OutboxRelay(store, broker)
+        send = relay._send
+
+        async def broker_blip(rows: Any) -> None:
+            monkeypatch.setattr(relay, "_send", send)  # only this once
+            raise KafkaConnectionError()
+
+        monkeypatch.setattr(relay, "_send", broker_blip)
+        with pytest.raises(KafkaConnectionError):
+            await relay.flush(opened)
+        assert await relay.flush(closed) == 2  # the row left behind goes first
+        assert await relay.flush(closed) == 0
+
+    values = await read_topic(kafka, "dossier.events.v1", expect=2)
+    assert values == [b'"opened"', b'"closed"']
 
 
 @pytest.mark.postgres
