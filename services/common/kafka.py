@@ -112,7 +112,7 @@ async def top_up_batch(
     try:
         fetched = await consumer.getmany(timeout_ms=wait_ms, max_records=room)
     except (KafkaError, ConsumerStoppedError) as error:
-        log.debug("kafka.top_up_skipped", error=type(error).__name__)
+        log.warning("kafka.top_up_skipped", error=type(error).__name__)
         return records
     if fetched:
         records = (*records, *chain.from_iterable(fetched.values()))

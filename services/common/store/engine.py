@@ -91,8 +91,10 @@ def _ping_when_idle(engine: AsyncEngine, idle_s: float) -> None:
             return  # new, or busy a moment ago
         try:
             dialect.do_ping(dbapi_connection)
-        except Exception as error:  # whatever the driver raises: get another connection
-            raise sa.exc.DisconnectionError(type(error).__name__) from error
+        except Exception as error:  # whatever the driver raises: start afresh
+            # As pool_pre_ping does: a dead idle connection means the others died with it
+            # (a restart, a failover), so the whole pool is replaced, not this one alone.
+            raise sa.exc.InvalidatePoolError(type(error).__name__) from error
 
     event.listen(pool, "checkin", checked_in)
     event.listen(pool, "checkout", checked_out)
