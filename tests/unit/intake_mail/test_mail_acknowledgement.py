@@ -204,9 +204,24 @@ def test_a_form_mailers_automatic_marks_do_not_silence_the_customers_acknowledge
     assert decision.recipient == "jeanne.martin@example.test"
 
 
-def test_a_form_bouncing_or_answered_elsewhere_keeps_the_automatic_rules() -> None:
-    bounced = _parsed(b"Return-Path: <>\r\n", sender=SITE, body=FORM)
-    assert not acknowledgement_decision(bounced, OWN).send
+@pytest.mark.parametrize(
+    "marks",
+    [
+        b"Return-Path: <>\r\n",
+        b"Auto-Submitted: auto-replied\r\n",
+        b"X-Autoreply: yes\r\n",
+        b"Precedence: auto_reply\r\n",
+        b"List-Id: <clients.example.test>\r\n",
+    ],
+    ids=["bounce", "auto-replied", "x-autoreply", "precedence-auto-reply", "list"],
+)
+def test_an_auto_reply_bounce_or_list_looking_like_a_form_stays_unanswered(marks: bytes) -> None:
+    # e.g. an out-of-office whose signature reads like a form (Nom, E-mail...): answering
+    # it would start two robots writing to each other (RFC 3834).
+    assert not acknowledgement_decision(_parsed(marks, sender=SITE, body=FORM), OWN).send
+
+
+def test_a_form_answered_elsewhere_keeps_the_automatic_rules() -> None:
     no_typed_address = b"Nom : Martin\r\nMobile : 06 12 34 56 78\r\nMessage : x"
     marked = _parsed(b"Auto-Submitted: auto-generated\r\n", sender=SITE, body=no_typed_address)
     decision = acknowledgement_decision(marked, OWN)  # it would go to the form mailer itself
