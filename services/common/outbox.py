@@ -264,7 +264,7 @@ class OutboxRelay:
         while True:
             try:
                 await self.flush()
-            except (sa.exc.DBAPIError, OSError) as error:
+            except (sa.exc.DBAPIError, OSError, KafkaError) as error:  # retried next round
                 log.warning("outbox.sweep_failed", error=type(error).__name__)
             await asyncio.sleep(interval_s)
 

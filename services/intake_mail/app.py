@@ -38,7 +38,6 @@ from services.intake_mail.adapters.imap import ImapSource
 from services.intake_mail.adapters.maildir import MaildirSource
 from services.intake_mail.adapters.smtp import SmtpMailer
 from services.intake_mail.batches import Folders
-from services.intake_mail.errors import TRANSIENT_ERRORS
 from services.intake_mail.mailbox import MailboxLoop
 from services.intake_mail.metrics import MailMetrics
 from services.intake_mail.ports import ItemPublisher, MailSource
@@ -94,12 +93,7 @@ def _acknowledger(
 async def _sweep_outbox(relay: OutboxRelay, interval_s: float) -> None:
     """Sweep the outbox every interval; once more when cancelled at shutdown (bounded)."""
     try:
-        while True:
-            try:
-                await relay.flush()
-            except TRANSIENT_ERRORS as error:
-                log.warning("outbox.sweep_failed", error=type(error).__name__)
-            await asyncio.sleep(interval_s)
+        await relay.run_forever(interval_s)
     finally:  # stopped before the broker: what is pending is published now, not at next start
         await publish_pending(relay)
 
