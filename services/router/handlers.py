@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
 
+from aiokafka import ConsumerRecord
 from faststream import AckPolicy
 from faststream.kafka import KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
@@ -17,7 +20,7 @@ from services.common.kafka import consumer_options, top_up_batch
 from services.common.logging import get_logger
 from services.common.metrics import metrics
 from services.common.slot import ServiceSlot
-from services.router.service import RouterService
+from services.router.service import RouteOutcome, RouterService
 from services.router.settings import RouterSettings
 
 __all__ = ["RouterDeps", "build_router"]
@@ -32,10 +35,8 @@ class RouterDeps(ServiceSlot[RouterService]):
         super().__init__("router", service)
         self.dead_letters: DeadLetterPublisher | None = None
 
-    async def valid_items(self, message: KafkaMessage) -> list[IntakeItem]:
+    async def valid_items(self, records: Iterable[ConsumerRecord[Any, Any]]) -> list[IntakeItem]:
         """The batch's valid items; each invalid record is dead-lettered with its reason."""
-        raw = message.raw_message
-        records = raw if isinstance(raw, tuple | list) else (raw,)
         items: list[IntakeItem] = []
         for record in records:
             try:
@@ -44,6 +45,24 @@ class RouterDeps(ServiceSlot[RouterService]):
                 assert self.dead_letters is not None
                 await self.dead_letters.publish_record(record, *describe_validation_error(error))
         return items
+
+
+def _report(items: Sequence[IntakeItem], outcomes: Sequence[RouteOutcome]) -> None:
+    """Count a routed batch (one increment per label set) and log each item's outcome."""
+    tally = Counter(
+        (item.channel, outcome.outcome) for item, outcome in zip(items, outcomes, strict=True)
+    )
+    for (channel, outcome_name), count in tally.items():
+        metrics.items_in.labels(channel=channel).inc(count)
+        metrics.items_out.labels(channel=channel, outcome=outcome_name).inc(count)
+    for outcome in outcomes:
+        log.info(
+            "item.routed",
+            item_id=outcome.item_id,
+            outcome=outcome.outcome,
+            dossier_id=outcome.dossier_id,
+            reasons=list(outcome.reasons),
+        )
 
 
 def build_router(settings: RouterSettings, deps: RouterDeps) -> KafkaRouter:
@@ -64,26 +83,13 @@ def build_router(settings: RouterSettings, deps: RouterDeps) -> KafkaRouter:
     async def on_intake_items(message: KafkaMessage) -> None:
         # What arrived while this batch was fetched joins it: a record waits about one
         # batch, not two (at a steady 1,000 items/s, p50 ~85-108 → ~58-80 ms).
-        await top_up_batch(
+        records = await top_up_batch(
             message, max_records=settings.batch_size, wait_ms=settings.batch_top_up_ms
         )
         with metrics.handler_seconds.labels(handler="router.on_intake_items").time():
-            items = await deps.valid_items(message)
+            items = await deps.valid_items(records)
             outcomes = await deps.require().route(items)
-        tally = Counter(
-            (item.channel, outcome.outcome) for item, outcome in zip(items, outcomes, strict=True)
-        )
-        for (channel, outcome_name), count in tally.items():  # one increment per label set
-            metrics.items_in.labels(channel=channel).inc(count)
-            metrics.items_out.labels(channel=channel, outcome=outcome_name).inc(count)
-        for outcome in outcomes:
-            log.info(
-                "item.routed",
-                item_id=outcome.item_id,
-                outcome=outcome.outcome,
-                dossier_id=outcome.dossier_id,
-                reasons=list(outcome.reasons),
-            )
+        _report(items, outcomes)
 
     @router.subscriber(
         DOSSIER_COMMANDS,
