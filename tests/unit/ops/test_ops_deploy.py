@@ -227,3 +227,17 @@ def test_ops_k8s_resources_parse_and_are_namespaced() -> None:
         if doc["kind"] != "Namespace":
             assert doc["metadata"]["namespace"] == "aiguillage", doc["metadata"]["name"]
     json.dumps(k8s_docs())  # plain data: no YAML tags or anchors left
+
+
+def test_ops_brokers_take_the_largest_message_the_services_publish() -> None:
+    # Kafka's default message.max.bytes is 1 MiB; the services publish up to
+    # KAFKA_MAX_REQUEST_SIZE (an item's text may hold a million characters).
+    produced = ServiceSettings().kafka_max_request_size
+    environments = [COMPOSE["x-env"], *(c["data"] for c in of_kind("ConfigMap"))]
+    assert all("KAFKA_BOOTSTRAP_SERVERS" in env for env in environments)  # the right maps
+    for env in environments:
+        assert int(env.get("KAFKA_MAX_REQUEST_SIZE", produced)) == produced
+    compose_broker = COMPOSE["services"]["kafka"]["environment"]
+    assert int(compose_broker["KAFKA_MESSAGE_MAX_BYTES"]) >= produced
+    (cluster,) = of_kind("Kafka")
+    assert int(cluster["spec"]["kafka"]["config"]["message.max.bytes"]) >= produced
