@@ -40,6 +40,7 @@ CLI_GROUPS: dict[str, str] = {
     "mail": "services.intake_mail.cli:cli",
     "customers": "services.router.cli:customers",
     "dlq": "services.ops.cli:dlq",
+    "outbox": "services.ops.outbox_cli:outbox",
 }
 
 

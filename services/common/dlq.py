@@ -30,6 +30,7 @@ __all__ = [
     "DeadLetterMiddleware",
     "DeadLetterPublisher",
     "PoisonMessage",
+    "build_dead_letter",
     "describe_validation_error",
 ]
 
@@ -56,6 +57,38 @@ def describe_validation_error(error: ValidationError) -> tuple[str, str]:
     return code, text
 
 
+def build_dead_letter(
+    service: str,
+    *,
+    reason_code: str,
+    reason: str,
+    original_ref: str,
+    payload: bytes | None = None,
+    max_payload_bytes: int = MAX_PAYLOAD_BYTES,
+    original_topic: str | None = None,
+    original_partition: int | None = None,
+    original_offset: int | None = None,
+    original_key: str | None = None,
+    now: dt.datetime | None = None,
+) -> DeadLetter:
+    """A dead letter with a deterministic id (a retried publication is a duplicate)."""
+    return DeadLetter(
+        dead_letter_id=f"{service}:{original_ref}",
+        reason_code=reason_code,
+        reason=reason,
+        original_topic=original_topic,
+        original_partition=original_partition,
+        original_offset=original_offset,
+        original_key=original_key,
+        original_ref=original_ref,
+        payload_b64=base64.b64encode(payload[:max_payload_bytes]).decode() if payload else None,
+        payload_truncated=payload is not None and len(payload) > max_payload_bytes,
+        service=service,
+        service_version=SERVICE_VERSION,
+        occurred_at=now or dt.datetime.now(dt.UTC),
+    )
+
+
 class DeadLetterPublisher:
     """Publishes ``DeadLetter`` records on the DLQ topic for one service."""
 
@@ -78,23 +111,17 @@ class DeadLetterPublisher:
         now: dt.datetime | None = None,
     ) -> DeadLetter:
         """Publish one dead letter (deterministic id: a retried publish is a duplicate)."""
-        truncated = payload is not None and len(payload) > MAX_PAYLOAD_BYTES
-        letter = DeadLetter(
-            dead_letter_id=f"{self.service}:{original_ref}",
+        letter = build_dead_letter(
+            self.service,
             reason_code=reason_code,
             reason=reason,
+            original_ref=original_ref,
+            payload=payload,
             original_topic=original_topic,
             original_partition=original_partition,
             original_offset=original_offset,
             original_key=original_key,
-            original_ref=original_ref,
-            payload_b64=(
-                base64.b64encode(payload[:MAX_PAYLOAD_BYTES]).decode() if payload else None
-            ),
-            payload_truncated=truncated,
-            service=self.service,
-            service_version=SERVICE_VERSION,
-            occurred_at=now or dt.datetime.now(dt.UTC),
+            now=now,
         )
         await self._broker.publish(
             letter.model_dump_json().encode(), topic=self.topic, key=original_ref.encode()

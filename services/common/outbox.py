@@ -23,38 +23,65 @@ publisher of the pipeline puts it). FastStream's per-message ``publish``
 (middlewares, a correlation id per message) cost more than the rest of the
 relay; with its in-memory test broker, which has no aiokafka producer, rows
 still go through ``broker.publish``.
+
+A row the broker can never take (larger than the producer's
+``KAFKA_MAX_REQUEST_SIZE``, or than the broker's own ``message.max.bytes``:
+1 MiB on a default Apache Kafka, while an item's text may hold a million
+characters) would fail every publication after it, for ever: every later row
+of the service would wait behind it. Such a row is *parked* instead: it stays
+in the table with ``parked_at`` and its reason, the claims skip it, and a
+``DeadLetter`` (reason ``outbox_row_too_large``, the row's first 64 KiB) goes
+to the DLQ through the outbox itself, so ops see it where they look for bad
+input. ``aiguillage outbox parked`` lists parked rows, ``aiguillage outbox
+release`` puts them back in the queue once the broker's limit is raised.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import inspect
+import sys
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+)
 from aiokafka.partitioner import DefaultPartitioner
 from faststream.kafka import KafkaBroker
 from pydantic import BaseModel
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from schemas.topics import DEAD_LETTERS
+from services.common.dlq import build_dead_letter
 from services.common.logging import get_logger
+from services.common.metrics import metrics
 from services.common.store.engine import Store
 from services.common.store.tables import outbox
 
 __all__ = [
     "OutboxMessage",
     "OutboxRelay",
+    "ParkedRow",
+    "RowTooLarge",
     "add_to_outbox",
     "document_outbox_topics",
+    "parked_rows",
     "raw_producer",
+    "release_parked",
 ]
 
 log = get_logger(__name__)
+
+PARKED_EXCERPT_BYTES = 64 * 1024  # of a parked row, in its dead letter (the row stays whole)
 
 
 class OutboxMessage(BaseModel):
@@ -122,17 +149,39 @@ def raw_producer(broker: KafkaBroker) -> AIOKafkaProducer | None:
     return producer if isinstance(producer, AIOKafkaProducer) else None
 
 
+class RowTooLarge(ValueError):
+    """One outbox row does not fit in a record batch of the producer."""
+
+    def __init__(self, row_id: int, size: int) -> None:
+        super().__init__(f"outbox row {row_id} ({size} bytes) is larger than a record batch")
+
+
+# A batch's header and one record's varints, at most: what aiokafka adds to key + value.
+_BATCH_OVERHEAD = 61 + 21
+
+# What a broker or producer answers for a record it will never take, whatever the retries.
+_TOO_LARGE = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError, RowTooLarge)
+
+
 async def _send_batches(producer: AIOKafkaProducer, rows: Sequence[Any]) -> None:
-    """Publish rows as one record batch per (topic, partition), in row order; await the acks."""
+    """Publish rows as one record batch per (topic, partition), in row order; await the acks.
+
+    A row over the producer's ``max_request_size`` raises :class:`RowTooLarge`
+    before anything is sent (aiokafka checks it in ``send`` but lets a batch's
+    first record be any size, and tansu takes a record of 20 MB).
+    """
+    limit = getattr(producer, "_max_request_size", None) or sys.maxsize
+    encoded = [(row, row.key.encode() if row.key else b"", row.payload.encode()) for row in rows]
+    for row, key, value in encoded:
+        if len(key) + len(value) + _BATCH_OVERHEAD > limit:
+            raise RowTooLarge(row.id, len(key) + len(value))
     partitions: dict[str, list[int]] = {}
     batches: dict[tuple[str, int], Any] = {}
     acks: list[asyncio.Future[Any]] = []
-    for row in rows:
-        value = row.payload.encode()
-        if not row.key:  # no key, no order to keep: the producer picks the partition
+    for row, key, value in encoded:
+        if not key:  # no key, no order to keep: the producer picks the partition
             acks.append(await producer.send(row.topic, value))
             continue
-        key = row.key.encode()
         if (known := partitions.get(row.topic)) is None:
             known = partitions[row.topic] = list(await producer.partitions_for(row.topic))
         partition = DefaultPartitioner()(key, known, known)
@@ -142,7 +191,7 @@ async def _send_batches(producer: AIOKafkaProducer, rows: Sequence[Any]) -> None
                 acks.append(await producer.send_batch(batch, row.topic, partition=partition))
             batch = batches[(row.topic, partition)] = producer.create_batch()
             if batch.append(key=key, value=value, timestamp=None) is None:
-                raise ValueError(f"outbox row {row.id} is larger than a record batch")
+                raise RowTooLarge(row.id, len(key) + len(value))
     for (topic, partition), batch in batches.items():
         acks.append(await producer.send_batch(batch, topic, partition=partition))
     await asyncio.gather(*acks)
@@ -158,9 +207,17 @@ def _ids(ids: list[int]) -> sa.BindParameter[Any]:
 class OutboxRelay:
     """Publishes pending outbox rows to Kafka, in order, and deletes them once acknowledged."""
 
-    def __init__(self, store: Store, broker: KafkaBroker, *, batch_size: int = 500) -> None:
+    def __init__(
+        self,
+        store: Store,
+        broker: KafkaBroker,
+        *,
+        service: str = "aiguillage",
+        batch_size: int = 500,
+    ) -> None:
         self._store = store
         self._broker = broker
+        self._service = service
         self._batch_size = batch_size
         self._lock = asyncio.Lock()
         self._behind = False  # a publication failed: rows older than the next ones may wait
@@ -203,7 +260,7 @@ class OutboxRelay:
     def _claim(self, ids: list[int] | None) -> sa.Select[Any]:
         query = (
             sa.select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.payload)
-            .where(outbox.c.published_at.is_(None))
+            .where(outbox.c.published_at.is_(None), outbox.c.parked_at.is_(None))
             .order_by(outbox.c.id)
         )
         if ids is None:
@@ -218,19 +275,89 @@ class OutboxRelay:
             # Rows stay locked while they are published: other relays skip them.
             async with self._store.transaction() as connection:
                 rows = (await connection.execute(query.with_for_update(skip_locked=True))).all()
-                await self._send(rows)
-                await self._forget(connection, rows, postgres=True)
+                refused = await self._send_all_but_too_large(rows)
+                await self._settle(connection, rows, refused, postgres=True)
         else:
             # SQLite has one write lock for the whole file: never hold it while
             # waiting on Kafka. A crash between send and delete republishes (ids dedupe).
             async with self._store.transaction() as connection:
                 rows = (await connection.execute(query)).all()
-            await self._send(rows)
+            refused = await self._send_all_but_too_large(rows)
             async with self._store.transaction() as connection:
-                await self._forget(connection, rows, postgres=False)
+                await self._settle(connection, rows, refused, postgres=False)
         if rows:
-            log.debug("outbox.published", count=len(rows))
+            log.debug("outbox.published", count=len(rows) - len(refused))
         return len(rows)
+
+    async def _send_all_but_too_large(self, rows: Sequence[Any]) -> dict[int, str]:
+        """Publish the rows; return those the producer or broker refuses for their size.
+
+        A size refusal of a batch does not say which row: the rows are then
+        sent again one by one, in id order (those the batch had delivered
+        arrive twice; every event carries its id for consumers to drop the
+        copy). Any other error propagates: the rows stay for a retry.
+        """
+        try:
+            await self._send(rows)
+        except _TOO_LARGE as error:
+            log.warning("outbox.batch_too_large", rows=len(rows), error=type(error).__name__)
+        else:
+            return {}
+        refused: dict[int, str] = {}
+        for row in rows:
+            try:
+                await self._send([row])
+            except _TOO_LARGE as error:
+                size = len(row.payload.encode()) + len((row.key or "").encode())
+                refused[row.id] = f"{size} bytes for {row.topic}: {type(error).__name__}"
+        return refused
+
+    async def _settle(
+        self,
+        connection: AsyncConnection,
+        rows: Sequence[Any],
+        refused: Mapping[int, str],
+        *,
+        postgres: bool,
+    ) -> None:
+        """Delete the published rows; park the refused ones and dead-letter them."""
+        await self._forget(connection, [r for r in rows if r.id not in refused], postgres=postgres)
+        parked = [row for row in rows if row.id in refused]
+        if not parked:
+            return
+        now = dt.datetime.now(dt.UTC)
+        for row in parked:
+            await connection.execute(
+                outbox.update()
+                .where(outbox.c.id == row.id)
+                .values(parked_at=now, parked_reason=refused[row.id])
+            )
+            log.error("outbox.row_parked", row_id=row.id, topic=row.topic, reason=refused[row.id])
+            metrics.dead_letters.labels(
+                service=self._service, reason_code="outbox_row_too_large"
+            ).inc()
+        letters = [
+            OutboxMessage(
+                topic=DEAD_LETTERS,
+                key=f"outbox/{row.id}",
+                payload=build_dead_letter(
+                    self._service,
+                    reason_code="outbox_row_too_large",
+                    reason=f"the broker refuses this message ({refused[row.id]}); the "
+                    "row is parked in the outbox: `aiguillage outbox release` once the "
+                    "broker's limit is raised",
+                    original_ref=f"outbox/{row.id}",
+                    payload=row.payload.encode(),
+                    max_payload_bytes=PARKED_EXCERPT_BYTES,
+                    original_topic=row.topic,
+                    original_key=row.key,
+                    now=now,
+                ).model_dump_json(),
+            )
+            for row in parked
+            if row.topic != DEAD_LETTERS  # a refused dead letter is parked, not re-lettered
+        ]
+        await add_to_outbox(connection, letters, now)
 
     async def _send(self, rows: Sequence[Any]) -> None:
         if (producer := raw_producer(self._broker)) is not None:
@@ -280,3 +407,53 @@ async def publish_pending(relay: OutboxRelay, *, timeout_s: float = 5.0) -> int:
     except (TimeoutError, sa.exc.DBAPIError, OSError, KafkaError) as error:
         log.warning("outbox.final_sweep_failed", error=type(error).__name__)
         return 0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ParkedRow:
+    """An outbox row the broker refused for its size (no payload: it may hold personal data)."""
+
+    id: int
+    topic: str
+    key: str | None
+    characters: int  # of the payload
+    created_at: dt.datetime
+    parked_at: dt.datetime
+    reason: str
+
+
+async def parked_rows(store: Store) -> list[ParkedRow]:
+    """The parked rows, oldest first."""
+    query = (
+        sa.select(
+            outbox.c.id,
+            outbox.c.topic,
+            outbox.c.key,
+            sa.func.length(outbox.c.payload),
+            outbox.c.created_at,
+            outbox.c.parked_at,
+            outbox.c.parked_reason,
+        )
+        .where(outbox.c.parked_at.is_not(None))
+        .order_by(outbox.c.id)
+    )
+    async with store.engine.connect() as connection:
+        return [ParkedRow(*row) for row in (await connection.execute(query)).all()]
+
+
+async def release_parked(store: Store, ids: Collection[int] | None = None) -> int:
+    """Put parked rows (these, or all) back in the queue; return how many.
+
+    Once the broker takes larger messages (its ``message.max.bytes`` and the
+    services' ``KAFKA_MAX_REQUEST_SIZE`` raised), the next sweep publishes
+    them; a row still too large is parked again.
+    """
+    statement = (
+        outbox.update()
+        .where(outbox.c.parked_at.is_not(None))
+        .values(parked_at=None, parked_reason=None)
+    )
+    if ids is not None:
+        statement = statement.where(outbox.c.id.in_(list(ids)))
+    async with store.transaction() as connection:
+        return (await connection.execute(statement)).rowcount

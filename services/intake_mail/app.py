@@ -106,7 +106,7 @@ def _jobs(
     metrics: MailMetrics,
 ) -> list[Coroutine[Any, Any, None]]:
     """The background jobs of a configured mailbox: the loop and the two sweeps."""
-    relay = OutboxRelay(store, broker)
+    relay = OutboxRelay(store, broker, service=SERVICE)
     acknowledger = _acknowledger(settings, store, relay, metrics)
     folders = Folders(
         settings.processed_folder, settings.quarantine_folder, settings.automatic_folder

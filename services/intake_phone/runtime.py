@@ -190,7 +190,8 @@ class PhoneRuntime:
         settings = self._settings
         self._store = store = create_store(settings.resolved_database_url())
         await prepare_infrastructure(settings, store)
-        self._pump = OutboxPump(OutboxRelay(store, self._broker), settings.outbox_interval_s)
+        relay = OutboxRelay(store, self._broker, service=SERVICE)
+        self._pump = OutboxPump(relay, settings.outbox_interval_s)
         self._service = PhoneService(
             store,
             CallPolicy.from_settings(settings),

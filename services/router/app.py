@@ -62,7 +62,7 @@ def create_app(settings: RouterSettings | None = None) -> FastStream:
     async def lifespan() -> AsyncIterator[None]:
         store = create_store(settings.resolved_database_url())
         await prepare_infrastructure(settings, store)
-        relay = OutboxRelay(store, broker)
+        relay = OutboxRelay(store, broker, service=dead_letters.service)
         classifier: Classifier = ThreadClassifier(rules)
         if settings.classify_processes:
             classifier = ProcessClassifier(rules, settings.rules_dir, settings.classify_processes)

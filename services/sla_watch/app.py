@@ -99,7 +99,7 @@ def create_app(settings: SlaWatchSettings | None = None) -> FastStream:
     async def lifespan() -> AsyncIterator[None]:
         store = create_store(settings.resolved_database_url())
         await prepare_infrastructure(settings, store)
-        relay = OutboxRelay(store, broker)
+        relay = OutboxRelay(store, broker, service=dead_letters.service)
         mailer = SmtpMailer(
             host=settings.smtp_host,
             port=settings.smtp_port,

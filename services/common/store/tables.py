@@ -38,7 +38,9 @@ processed_messages = sa.Table(
 # Transactional outbox: produced events are written with the effects and
 # published after the commit, so a crash between the two loses nothing. A row
 # is deleted once published (migration 0002); ``published_at`` is what older
-# relays set instead, and is skipped by the claim.
+# relays set instead, and is skipped by the claim. A row the broker refuses for
+# its size is parked (``parked_at``, ``parked_reason``; migration 0003): kept,
+# skipped by the claims, until ``aiguillage outbox release``.
 outbox = sa.Table(
     "outbox",
     metadata,
@@ -48,6 +50,8 @@ outbox = sa.Table(
     sa.Column("payload", sa.Text, nullable=False),
     sa.Column("created_at", UtcTimestamp, nullable=False),
     sa.Column("published_at", UtcTimestamp, nullable=True),
+    sa.Column("parked_at", UtcTimestamp, nullable=True),
+    sa.Column("parked_reason", sa.String(1000), nullable=True),
 )
 
 dossiers = sa.Table(
