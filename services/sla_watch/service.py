@@ -25,6 +25,8 @@ import datetime as dt
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
+import sqlalchemy as sa
+from aiokafka.errors import KafkaError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas.dossiers import DossierEvent
@@ -186,10 +188,16 @@ class SlaWatchService:
 
         By id: a primary-key lookup, where claiming every pending row would read
         each dead row of the queue table. What is left (failed publication,
-        crash) is the periodic sweep's.
+        crash) is the periodic sweep's: a broker or store error here is logged,
+        not raised (the transaction is committed; raising would redeliver a
+        handled event, or hide the error a batch of sends really ended with).
         """
-        if ids:
+        if not ids:
+            return
+        try:
             await self._relay.flush(ids)
+        except (sa.exc.DBAPIError, OSError, KafkaError) as error:
+            log.warning("outbox.publish_failed", error=type(error).__name__, rows=len(ids))
 
     async def _after_commit(self, kinds: Sequence[str], written: Collection[int]) -> None:
         if "holding_mail_queued" in kinds:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import pytest
 import sqlalchemy as sa
+from aiokafka.errors import KafkaConnectionError
 from faststream.kafka import KafkaBroker
 
 from schemas.dossiers import DossierEventAdapter
@@ -297,3 +298,34 @@ async def test_sla_each_transaction_publishes_the_rows_it_wrote_by_id(rig: Rig) 
     sent = [row for row in await rig.outbox_ids() if row not in recorded]
     assert len(sent) == 6  # HoldingMailSent and OutboundContact per mail
     assert rig.relay.flushes == [sent]
+
+
+class _BrokerDown(_KeptOutbox):
+    async def flush(self, ids: Collection[int] | None = None) -> int:
+        await super().flush(ids)
+        raise KafkaConnectionError("broker down")
+
+
+async def test_sla_a_broker_outage_after_the_commit_hides_nothing_and_loses_nothing(
+    store: Store,
+) -> None:
+    """The rows are committed: a failed publication is the sweep's, not the caller's error.
+    A batch whose send hit a bug still ends with that bug, not with the broker's error."""
+    relay = _BrokerDown(store, KafkaBroker())
+    service = SlaWatchService(
+        store, relay, policy=SlaPolicy(), clock=_Clock(MONDAY), mail_domain="eau.example"
+    )
+    broken = Rig(store, service, relay)
+    await broken.queue(3)  # record() commits and returns although publication fails
+    recorded = await broken.outbox_ids()
+    assert len(recorded) == 3
+
+    async def bug(recipient: str) -> None:
+        if recipient == address("D1"):
+            raise RuntimeError("a bug in the send path")
+
+    sender = broken.sender(ScriptedMailer(during=bug), batch=3, concurrency=3)
+    with pytest.raises(RuntimeError, match="a bug in the send path"):
+        await sender.run_once()
+    assert await broken.mailed() == {"D0": "email", "D2": "email"}  # recorded all the same
+    assert len(await broken.outbox_ids()) == 3 + 4  # every row kept for the sweep
