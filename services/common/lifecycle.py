@@ -5,19 +5,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 from faststream.kafka import KafkaBroker
 
 from schemas.topics import ALL_TOPICS
 from services.common.kafka import ensure_topics
+from services.common.logging import get_logger
 from services.common.metrics import broker_probe, metrics, serve_metrics, store_probe
 from services.common.settings import ServiceSettings
 from services.common.store import Store, migrate
 from services.common.version import SERVICE_VERSION
 
-__all__ = ["background", "endpoints", "freeze_startup_heap", "prepare_infrastructure"]
+__all__ = [
+    "CrashWatch",
+    "background",
+    "endpoints",
+    "freeze_startup_heap",
+    "prepare_infrastructure",
+]
+
+log = get_logger(__name__)
 
 
 async def prepare_infrastructure(settings: ServiceSettings, store: Store | None) -> None:
@@ -32,10 +41,54 @@ async def prepare_infrastructure(settings: ServiceSettings, store: Store | None)
         await migrate(store)
 
 
+class CrashWatch:
+    """Watches tasks that must run as long as the service (outbox sweeps, sweepers).
+
+    Such a task ends only on a bug (outages are retried inside it): the
+    service would go on taking input and never publish it. A crash is logged
+    with its traceback and ``on_crash`` asks the app to exit; the app's
+    lifespan calls :meth:`raise_if_crashed` after its block so the process
+    exits non-zero, and a supervisor restarts it (nothing committed is lost:
+    the outbox and the stores' state survive the restart).
+    """
+
+    def __init__(self, on_crash: Callable[[], None]) -> None:
+        self._on_crash = on_crash
+        self.crash: BaseException | None = None
+
+    def watch(self, task: asyncio.Task[Any]) -> asyncio.Task[Any]:
+        """Report this task's crash; return the task."""
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        if task.cancelled() or (error := task.exception()) is None:
+            return
+        log.error(
+            "service.task_crashed", task=task.get_name(), error=type(error).__name__, exc_info=error
+        )
+        if self.crash is None:
+            self.crash = error
+            self._on_crash()
+
+    def raise_if_crashed(self) -> None:
+        """Re-raise the first crash (for the lifespan: the process exits non-zero)."""
+        if self.crash is not None:
+            raise RuntimeError("a background task of the service crashed") from self.crash
+
+
 @contextlib.asynccontextmanager
-async def background(*jobs: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
-    """Run coroutines as tasks for the duration of the block; cancel them on exit."""
+async def background(
+    *jobs: Coroutine[Any, Any, None], crashes: CrashWatch | None = None
+) -> AsyncIterator[None]:
+    """Run coroutines as tasks for the duration of the block; cancel them on exit.
+
+    With ``crashes``, a task that ends on an error is reported there.
+    """
     tasks = [asyncio.create_task(job) for job in jobs]
+    if crashes is not None:
+        for task in tasks:
+            crashes.watch(task)
     try:
         yield
     finally:

@@ -55,6 +55,7 @@ from aiokafka.errors import (
     RecordTooLargeError,
 )
 from aiokafka.partitioner import DefaultPartitioner
+from faststream.exceptions import IncorrectState
 from faststream.kafka import KafkaBroker
 from pydantic import BaseModel
 from sqlalchemy.dialects import postgresql
@@ -393,6 +394,8 @@ class OutboxRelay:
                 await self.flush()
             except (sa.exc.DBAPIError, OSError, KafkaError) as error:  # retried next round
                 log.warning("outbox.sweep_failed", error=type(error).__name__)
+            except IncorrectState:  # the broker is not connected (yet, or any more)
+                log.info("outbox.sweep_waits_for_the_broker")
             await asyncio.sleep(interval_s)
 
 

@@ -15,7 +15,12 @@ from schemas.dossiers import DossierEvent
 from schemas.topics import ACCOUNT_ACTIONS, DEAD_LETTERS, DOSSIER_EVENTS, SERVICE_QUEUES, task_topic
 from services.common.dlq import DeadLetterMiddleware, DeadLetterPublisher
 from services.common.kafka import build_broker
-from services.common.lifecycle import background, endpoints, prepare_infrastructure
+from services.common.lifecycle import (
+    CrashWatch,
+    background,
+    endpoints,
+    prepare_infrastructure,
+)
 from services.common.logging import configure_logging, get_logger
 from services.common.outbox import OutboxRelay, document_outbox_topics
 from services.common.store import create_store
@@ -80,8 +85,10 @@ def create_app(settings: RouterSettings | None = None) -> FastStream:
             ),
             classifier=classifier,
         )
+        crashes = CrashWatch(lambda: app.exit())
+        await broker.connect()  # the sweep publishes from its first round (rows of a crash)
         async with (
-            background(relay.run_forever(settings.outbox_sweep_interval_s)),
+            background(relay.run_forever(settings.outbox_sweep_interval_s), crashes=crashes),
             endpoints(settings, "router", broker, store),
         ):
             log.info("service.started", service="router", version=SERVICE_VERSION)
@@ -89,6 +96,7 @@ def create_app(settings: RouterSettings | None = None) -> FastStream:
         await deps.require().stop_publishing()
         classifier.close()
         await store.dispose()
+        crashes.raise_if_crashed()
 
     app = FastStream(
         broker,

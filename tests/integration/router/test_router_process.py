@@ -208,3 +208,30 @@ async def test_malformed_messages_go_to_the_dlq_and_the_next_item_is_routed(
     )
     assert any("received_at" in letter.reason for letter in letters)
     assert await _count(pg_store, dossiers) == 1
+
+
+async def test_rows_a_crash_left_in_the_outbox_are_published_at_start(
+    topics: ServiceSettings, kafka_env: dict[str, str], pg_url: str, tmp_path: Path
+) -> None:
+    # The previous process committed a batch, then died before publishing it: only the
+    # periodic sweep, from its first round (before the broker was connected, it used to
+    # die on that first round, silently), publishes those rows.
+    store = create_store(pg_url)
+    await migrate(store)
+    topic = task_topic("billing")
+    async with store.transaction() as connection:
+        await connection.execute(
+            outbox.insert(),
+            [
+                {"topic": topic, "key": "D-left", "payload": f'{{"left": {n}}}', "created_at": NOW}
+                for n in range(3)
+            ],
+        )
+    process = ServiceProcess("router", {**kafka_env, "DATABASE_URL": pg_url}, tmp_path).start()
+    try:
+        values = await read_topic(topics.kafka_bootstrap_servers, topic, expect=3, max_s=20)
+        assert values == [f'{{"left": {n}}}'.encode() for n in range(3)]
+        assert await _count(store, outbox) == 0
+    finally:
+        assert process.stop() == 0, process.output()
+        await store.dispose()
