@@ -45,7 +45,7 @@ def create_app(settings: IntakePhoneSettings | None = None) -> FastStream:
     )
     broker.include_router(build_router(settings, deps, dead_letters))
     phone_metrics = PhoneMetrics()
-    runtime = PhoneRuntime(settings, broker, phone_metrics)
+    runtime = PhoneRuntime(settings, broker, phone_metrics, on_crash=lambda: app.exit())
     metrics.include(phone_metrics.registry)
 
     @asynccontextmanager
@@ -56,6 +56,7 @@ def create_app(settings: IntakePhoneSettings | None = None) -> FastStream:
                 yield
         finally:
             await runtime.close()
+        runtime.crashes.raise_if_crashed()
 
     app = FastStream(
         broker,

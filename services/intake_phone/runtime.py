@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import socket
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 
 import sqlalchemy as sa
 import uvicorn
@@ -21,7 +21,7 @@ from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker
 from starlette.types import ASGIApp
 
-from services.common.lifecycle import prepare_infrastructure
+from services.common.lifecycle import CrashWatch, prepare_infrastructure
 from services.common.logging import get_logger
 from services.common.outbox import OutboxRelay
 from services.common.store import Store, create_store
@@ -173,11 +173,18 @@ class PhoneRuntime:
     """
 
     def __init__(
-        self, settings: IntakePhoneSettings, broker: KafkaBroker, metrics: PhoneMetrics
+        self,
+        settings: IntakePhoneSettings,
+        broker: KafkaBroker,
+        metrics: PhoneMetrics,
+        *,
+        on_crash: Callable[[], None] = lambda: None,
     ) -> None:
         self._settings = settings
         self._broker = broker
         self._metrics = metrics
+        # a sweeper or pump that died would leave calls accepted and never emitted
+        self.crashes = CrashWatch(on_crash)
         self._store: Store | None = None
         self._service: PhoneService | None = None
         self._webhooks: Webhooks | None = None
@@ -212,10 +219,13 @@ class PhoneRuntime:
             raise RuntimeError("PhoneRuntime.open() did not run")
         retention = dt.timedelta(days=self._settings.emitted_retention_days)
         self._tasks = [
-            asyncio.create_task(
-                run_sweeper(self._service, self._settings.sweep_interval_s, retention)
+            self.crashes.watch(
+                asyncio.create_task(
+                    run_sweeper(self._service, self._settings.sweep_interval_s, retention),
+                    name="call-sweeper",
+                )
             ),
-            asyncio.create_task(self._pump.run_forever()),
+            self.crashes.watch(asyncio.create_task(self._pump.run_forever(), name="outbox-pump")),
         ]
         log.info("service.started", service=SERVICE, version=SERVICE_VERSION)
 

@@ -17,7 +17,7 @@ from faststream.specification import AsyncAPI
 
 from services.common.kafka import build_broker
 from services.common.lag import LagReader
-from services.common.lifecycle import background
+from services.common.lifecycle import CrashWatch, background
 from services.common.logging import configure_logging, get_logger
 from services.common.metrics import broker_probe, metrics, serve_metrics, store_probe
 from services.common.store import create_store
@@ -45,17 +45,20 @@ def create_app(settings: OpsSettings | None = None) -> FastStream:
         async with LagReader(settings, timeout_s=settings.lag_timeout_s) as reader:
             views = StoreViews(store, deadlines_table=settings.deadlines_table)
             exporter = LagExporter(reader, settings, metrics, views)
+            crashes = CrashWatch(lambda: app.exit())
             async with (
                 serve_metrics(settings, probes),
-                background(exporter.run_forever(settings.lag_interval_s)),
+                background(exporter.run_forever(settings.lag_interval_s), crashes=crashes),
             ):
                 log.info("service.started", service="lag-exporter", version=SERVICE_VERSION)
                 yield
         await store.dispose()
+        crashes.raise_if_crashed()
 
-    return FastStream(
+    app = FastStream(
         broker,
         logger=logging.getLogger("aiguillage.app"),
         lifespan=lifespan,
         specification=AsyncAPI(title="aiguillage lag-exporter", version=SERVICE_VERSION),
     )
+    return app
