@@ -54,7 +54,7 @@ from aiokafka.errors import (
     RecordListTooLargeError,
     RecordTooLargeError,
 )
-from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.partitioner import murmur2
 from faststream.exceptions import IncorrectState
 from faststream.kafka import KafkaBroker
 from pydantic import BaseModel
@@ -177,6 +177,7 @@ async def _send_batches(producer: AIOKafkaProducer, rows: Sequence[Any]) -> None
         if len(key) + len(value) + _BATCH_OVERHEAD > limit:
             raise RowTooLarge(row.id, len(key) + len(value))
     partitions: dict[str, list[int]] = {}
+    hashes: dict[bytes, int] = {}
     batches: dict[tuple[str, int], Any] = {}
     acks: list[asyncio.Future[Any]] = []
     for row, key, value in encoded:
@@ -184,8 +185,10 @@ async def _send_batches(producer: AIOKafkaProducer, rows: Sequence[Any]) -> None
             acks.append(await producer.send(row.topic, value))
             continue
         if (known := partitions.get(row.topic)) is None:
-            known = partitions[row.topic] = list(await producer.partitions_for(row.topic))
-        partition = DefaultPartitioner()(key, known, known)
+            known = partitions[row.topic] = sorted(await producer.partitions_for(row.topic))
+        if (hashed := hashes.get(key)) is None:  # a dossier's task and event share a key
+            hashed = hashes[key] = murmur2(key) & 0x7FFFFFFF
+        partition = known[hashed % len(known)]  # = DefaultPartitioner()(key, known, known)
         batch = batches.get((row.topic, partition))
         if batch is None or batch.append(key=key, value=value, timestamp=None) is None:
             if batch is not None:  # full: send it, start the next one
@@ -322,10 +325,11 @@ class OutboxRelay:
         postgres: bool,
     ) -> None:
         """Delete the published rows; park the refused ones and dead-letter them."""
+        if not refused:
+            await self._forget(connection, rows, postgres=postgres)
+            return
         await self._forget(connection, [r for r in rows if r.id not in refused], postgres=postgres)
         parked = [row for row in rows if row.id in refused]
-        if not parked:
-            return
         now = dt.datetime.now(dt.UTC)
         for row in parked:
             await connection.execute(
