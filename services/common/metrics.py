@@ -188,6 +188,23 @@ class PipelineMetrics:
             ("service",),
             registry=r,
         )
+        # Transactional outbox (the lag exporter, from the store; see services.common.outbox):
+        # committed events not yet on Kafka, which no consumer lag can show.
+        self.outbox_pending = Gauge(
+            "aiguillage_outbox_pending_rows",
+            "Outbox rows committed but not yet published to Kafka",
+            registry=r,
+        )
+        self.outbox_parked = Gauge(
+            "aiguillage_outbox_parked_rows",
+            "Outbox rows parked: refused by the broker for their size (aiguillage outbox parked)",
+            registry=r,
+        )
+        self.outbox_oldest_pending_age = Gauge(
+            "aiguillage_outbox_oldest_pending_age_seconds",
+            "Age of the oldest outbox row not yet published (0 when nothing is pending)",
+            registry=r,
+        )
         self.lag_collections = Counter(
             "aiguillage_lag_collections",
             "Lag collection cycles, by result (ok, error)",

@@ -3,7 +3,8 @@
 Per group, topic and partition it sets the committed offset, the lag and the
 topic's high watermark (``rate()`` over those gives items/s consumed and
 produced); per group and topic the age of the oldest unprocessed item; the
-DLQ's size; and, from the store, open dossiers and replayed dead letters. A
+DLQ's size; and, from the store, open dossiers, replayed dead letters,
+deadlines and the outbox's backlog (rows not yet on Kafka, rows parked). A
 failed cycle is counted and logged; the next one starts afresh.
 """
 
@@ -74,11 +75,13 @@ class LagExporter:
         return snapshot
 
     async def _export_store_counts(self, views: StoreViews) -> None:
+        now = dt.datetime.now(dt.UTC)
         try:
             dossiers = await views.open_dossiers()
             replayed = await views.replayed()
             window = dt.timedelta(hours=self._settings.at_risk_window_h)
-            deadlines = await views.deadlines(dt.datetime.now(dt.UTC), window)
+            deadlines = await views.deadlines(now, window)
+            outbox = await views.outbox(now)
         except (sa.exc.DBAPIError, OSError) as error:
             log.warning("lag_exporter.store_unavailable", error=type(error).__name__)
             return
@@ -92,6 +95,11 @@ class LagExporter:
             self._metrics.open_deadlines.labels(basis="all").set(deadlines.open)
             self._metrics.deadlines_at_risk.labels(basis="all").set(deadlines.at_risk)
             self._metrics.deadlines_breached.labels(basis="all").set(deadlines.breached)
+        if outbox is not None:
+            age = outbox.oldest_pending_age
+            self._metrics.outbox_pending.set(outbox.pending)
+            self._metrics.outbox_parked.set(outbox.parked)
+            self._metrics.outbox_oldest_pending_age.set(0 if age is None else age.total_seconds())
 
     async def run_forever(self, interval_s: float) -> None:
         """Collect every ``interval_s`` seconds until cancelled."""

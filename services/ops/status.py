@@ -2,6 +2,7 @@
 
 Lag per group (total, oldest waiting item, items/s consumed) and per lagging
 partition; intake throughput; the DLQ's size and how much of it was replayed;
+the outbox's backlog (events committed but not yet on Kafka, rows parked);
 open dossiers; deadlines open, at risk and breached. Store-side counts show
 "—" when their table does not exist yet or the store is unreachable: the view
 never fails because one part of the pipeline is not deployed.
@@ -19,12 +20,14 @@ from rich.text import Text
 
 from schemas.topics import INTAKE_ITEMS
 from services.common.lag import LagReader, LagSnapshot, consumption_rates, production_rates
-from services.ops.adapters.store_views import DeadlineCounts, StoreViews
+from services.ops.adapters.store_views import DeadlineCounts, OutboxCounts, StoreViews
 from services.ops.settings import OpsSettings
 
 __all__ = ["StatusReport", "collect_status", "format_age", "render_status"]
 
 _LATE = dt.timedelta(minutes=5)
+# The relay publishes a row right after its commit; a minute means it cannot.
+_OUTBOX_LATE = dt.timedelta(minutes=1)
 _MISSING = "—"
 
 
@@ -39,6 +42,7 @@ class StatusReport:
     open_dossiers: dict[str, int] | None = None
     deadlines: DeadlineCounts | None = None
     replayed: int | None = None
+    outbox: OutboxCounts | None = None
     store_error: str | None = None
 
 
@@ -60,6 +64,7 @@ async def collect_status(
         dossiers = await views.open_dossiers()
         deadlines = await views.deadlines(snapshot.taken_at, window)
         replayed = await views.replayed()
+        outbox = await views.outbox(snapshot.taken_at)
     except (sa.exc.DBAPIError, OSError) as error:
         return StatusReport(
             snapshot, settings.dlq_topic, consumed, produced, store_error=type(error).__name__
@@ -72,6 +77,7 @@ async def collect_status(
         open_dossiers=dossiers,
         deadlines=deadlines,
         replayed=None if replayed is None else len(replayed),
+        outbox=outbox,
     )
 
 
@@ -144,6 +150,7 @@ def _pipeline_table(report: StatusReport) -> Table:
     if report.store_error is not None:
         table.add_row("store", Text(f"unreachable ({report.store_error})", style="red"))
         return table
+    table.add_row("outbox pending (oldest) / parked", _outbox(report.outbox))
     dossiers = report.open_dossiers
     table.add_row("open dossiers", _MISSING if dossiers is None else str(sum(dossiers.values())))
     deadlines = report.deadlines
@@ -154,6 +161,15 @@ def _pipeline_table(report: StatusReport) -> Table:
         text = f"{deadlines.open} / {deadlines.at_risk} / {deadlines.breached}"
         table.add_row("deadlines open / at risk / breached", Text(text, style=style))
     return table
+
+
+def _outbox(counts: OutboxCounts | None) -> RenderableType:
+    """Red when the relays cannot publish (the oldest row waits) or the broker refused rows."""
+    if counts is None:
+        return _MISSING
+    age = counts.oldest_pending_age or dt.timedelta(0)
+    style = "red" if age > _OUTBOX_LATE or counts.parked else ""
+    return Text(f"{counts.pending} ({format_age(age)}) / {counts.parked}", style=style)
 
 
 def render_status(report: StatusReport, *, all_partitions: bool = False) -> RenderableType:

@@ -20,7 +20,7 @@ from services.common.metrics import MetricsServer, PipelineMetrics, broker_probe
 from services.common.settings import ServiceSettings
 from services.common.store import Store, create_store, migrate
 from services.common.testing import ServiceProcess, eventually, produce
-from services.ops.adapters.store_views import DeadlineCounts, StoreViews
+from services.ops.adapters.store_views import DeadlineCounts, OutboxCounts, StoreViews
 from services.ops.settings import OpsSettings
 from services.ops.status import collect_status, render_status
 
@@ -159,5 +159,7 @@ async def test_ops_status_view_on_tansu_and_sqlite(
     assert report.open_dossiers == {}
     assert report.deadlines == DeadlineCounts(open=0, at_risk=0, breached=0)
     assert report.replayed == 0
+    assert report.outbox == OutboxCounts(pending=0, parked=0, oldest_pending_age=None)
     assert "router" in text
+    assert "0 (0s) / 0" in text
     assert report.snapshot.taken_at <= dt.datetime.now(dt.UTC)

@@ -8,13 +8,15 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from schemas import DeadLetter
 from schemas.topics import INTAKE_ITEMS
+from services.common.outbox import OutboxMessage, add_to_outbox
 from services.common.store import Store, create_store
-from services.common.store.tables import dossiers
+from services.common.store.tables import dossiers, outbox
 from services.ops.adapters.dlq_topic import StoredLetter
-from services.ops.adapters.store_views import DeadlineCounts, StoreViews
+from services.ops.adapters.store_views import DeadlineCounts, OutboxCounts, StoreViews
 from services.ops.replay import REPLAY_HEADER, ReplayService
 from services.sla_watch.adapters.tables import sla_dossiers
 
@@ -163,5 +165,60 @@ async def test_ops_store_views_answer_none_before_the_migrations(tmp_path: Path)
         assert await views.open_dossiers() is None
         assert await views.replayed() is None
         assert await views.deadlines(NOW, dt.timedelta(days=1)) is None
+        assert await views.outbox(NOW) is None
     finally:
         await bare.dispose()
+
+
+async def test_ops_store_views_count_pending_and_parked_outbox_rows(store: Store) -> None:
+    views = StoreViews(store)
+    assert await views.outbox(NOW) == OutboxCounts(pending=0, parked=0, oldest_pending_age=None)
+
+    minutes = dt.timedelta(minutes=1)
+    message = OutboxMessage(topic=INTAKE_ITEMS, key="ref:200000001", payload="{}")
+    async with store.transaction() as connection:
+        oldest = await add_to_outbox(connection, [message, message], NOW - 7 * minutes)
+        await add_to_outbox(connection, [message], NOW - 2 * minutes)
+        await add_to_outbox(connection, [message], NOW + minutes)  # a clock slightly ahead
+        legacy = await add_to_outbox(connection, [message], NOW - 60 * minutes)
+        await connection.execute(
+            outbox.update().where(outbox.c.id == legacy[0]).values(published_at=NOW)
+        )
+    assert await views.outbox(NOW) == OutboxCounts(
+        pending=4, parked=0, oldest_pending_age=7 * minutes
+    )
+
+    async with store.transaction() as connection:  # as the relay parks a row too large
+        await connection.execute(
+            outbox.update()
+            .where(outbox.c.id.in_(oldest))
+            .values(parked_at=NOW - minutes, parked_reason="MessageSizeTooLargeError")
+        )
+    assert await views.outbox(NOW) == OutboxCounts(
+        pending=2, parked=2, oldest_pending_age=2 * minutes
+    )
+    later = await views.outbox(NOW + 10 * minutes)
+    assert later is not None
+    assert later.oldest_pending_age == 12 * minutes
+
+    async with store.transaction() as connection:  # the relay published the rest
+        await connection.execute(outbox.delete().where(outbox.c.parked_at.is_(None)))
+    assert await views.outbox(NOW) == OutboxCounts(pending=0, parked=2, oldest_pending_age=None)
+
+
+async def test_ops_store_views_give_no_outbox_counts_before_rows_can_be_parked(
+    tmp_path: Path,
+) -> None:
+    old = create_store(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    try:
+        async with old.transaction() as connection:  # the outbox as migration 0001 made it
+            await connection.execute(
+                sa.text(
+                    "CREATE TABLE outbox (id INTEGER PRIMARY KEY, topic VARCHAR(200) NOT NULL,"
+                    " key VARCHAR(300), payload TEXT NOT NULL, created_at DATETIME NOT NULL,"
+                    " published_at DATETIME)"
+                )
+            )
+        assert await StoreViews(old).outbox(NOW) is None
+    finally:
+        await old.dispose()

@@ -37,6 +37,14 @@ FAMILIES = [
         ("group", "topic"),
         id="oldest_age",
     ),
+    pytest.param("outbox_pending", "aiguillage_outbox_pending_rows", (), id="outbox_pending"),
+    pytest.param("outbox_parked", "aiguillage_outbox_parked_rows", (), id="outbox_parked"),
+    pytest.param(
+        "outbox_oldest_pending_age",
+        "aiguillage_outbox_oldest_pending_age_seconds",
+        (),
+        id="outbox_age",
+    ),
 ]
 
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from services.cli.registry import cli_groups
 from services.common.lag import LagSnapshot, PartitionLag, TopicHead
 from services.common.metrics import PipelineMetrics
-from services.ops.adapters.store_views import DeadlineCounts
+from services.ops.adapters.store_views import DeadlineCounts, OutboxCounts
 from services.ops.cli import dlq
 from services.ops.exporter import export_snapshot
 from services.ops.status import StatusReport, format_age, render_status
@@ -32,6 +32,16 @@ def text_of(report: StatusReport, *, all_partitions: bool = False) -> str:
     console = Console(record=True, width=160, color_system=None)
     console.print(render_status(report, all_partitions=all_partitions))
     return console.export_text()
+
+
+def styled_line(report: StatusReport, label: str) -> str:
+    """The rendered line holding ``label``, with its ANSI colour codes."""
+    console = Console(record=True, width=160, color_system="standard", force_terminal=True)
+    console.print(render_status(report))
+    return next(line for line in console.export_text(styles=True).splitlines() if label in line)
+
+
+RED = "\x1b[31m"
 
 
 @pytest.mark.parametrize(
@@ -76,8 +86,29 @@ def test_ops_status_tolerates_missing_tables_and_an_unreachable_store() -> None:
     missing = text_of(StatusReport(SNAPSHOT, "intake.dlq.v1", {}, {}))
     assert "deadlines open / at risk / breached" in missing
     assert "—" in missing
+    outbox_line = next(line for line in missing.splitlines() if "outbox pending" in line)
+    assert "—" in outbox_line
     down = text_of(StatusReport(SNAPSHOT, "intake.dlq.v1", {}, {}, store_error="OSError"))
     assert "unreachable (OSError)" in down
+
+
+@pytest.mark.parametrize(
+    ("counts", "shown", "red"),
+    [
+        pytest.param(OutboxCounts(12, 0, dt.timedelta(seconds=3)), "12 (3s) / 0", False, id="ok"),
+        pytest.param(OutboxCounts(0, 0, None), "0 (0s) / 0", False, id="empty"),
+        pytest.param(
+            OutboxCounts(40, 0, dt.timedelta(seconds=125)), "40 (2m 05s) / 0", True, id="stuck"
+        ),
+        pytest.param(OutboxCounts(0, 2, None), "0 (0s) / 2", True, id="parked"),
+    ],
+)
+def test_ops_status_shows_the_outbox_backlog(counts: OutboxCounts, shown: str, red: bool) -> None:
+    report = StatusReport(SNAPSHOT, "intake.dlq.v1", {}, {}, outbox=counts)
+    line = next(ln for ln in text_of(report).splitlines() if "outbox pending" in ln)
+    assert "outbox pending (oldest) / parked" in line
+    assert line.rstrip(" │").endswith(shown)
+    assert (RED in styled_line(report, "outbox pending")) is red
 
 
 def test_ops_status_lists_caught_up_partitions_only_on_request() -> None:
