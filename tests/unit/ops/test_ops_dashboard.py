@@ -54,8 +54,22 @@ def test_ops_dashboard_shows_lag_throughput_dlq_and_sla() -> None:
         "aiguillage_items_in_total",
         "aiguillage_dead_letters_total",
         "aiguillage_deadlines_at_risk",
+        "aiguillage_outbox_oldest_pending_age_seconds",
+        "aiguillage_outbox_parked_rows",
     ):
         assert metric in queries
+
+
+def test_ops_alerts_page_on_an_outbox_that_stopped_publishing() -> None:
+    rules = {rule["alert"]: rule for rule in alert_rules()}
+    stuck, parked = rules["OutboxNotPublishing"], rules["OutboxRowsParked"]
+    assert "aiguillage_outbox_oldest_pending_age_seconds" in stuck["expr"]
+    assert stuck["expr"].endswith("> 300")
+    assert (stuck["for"], stuck["labels"]["severity"]) == ("5m", "page")
+    assert "broker connection" in stuck["annotations"]["summary"]
+    assert "aiguillage_outbox_parked_rows" in parked["expr"]
+    assert parked["labels"]["severity"] == "ticket"
+    assert "aiguillage outbox parked" in parked["annotations"]["summary"]
 
 
 @pytest.mark.parametrize(
@@ -98,3 +112,27 @@ def test_ops_prometheus_scrapes_every_service_container() -> None:
     assert scraped == running
     ports = {sd["port"] for job in config["scrape_configs"] for sd in job["dns_sd_configs"]}
     assert ports == {int(compose["x-env"]["METRICS_PORT"])}
+
+
+def test_ops_gauges_only_the_lag_exporter_sets_are_read_through_max() -> None:
+    # Every process serves the whole registry: a gauge without labels that only the lag
+    # exporter sets is a 0 series in each other service. Read raw, an alert on the
+    # exporter's freshness fired for every service; a panel drew one 0 line per process.
+    registry = PipelineMetrics().registry
+    unlabeled = {
+        family.name
+        for family in registry.collect()
+        if family.type == "gauge" and all(not sample.labels for sample in family.samples)
+    }
+    exporter_only = {
+        "aiguillage_lag_last_success_timestamp_seconds",
+        "aiguillage_dlq_messages",
+        "aiguillage_dlq_replayed",
+        "aiguillage_outbox_pending_rows",
+        "aiguillage_outbox_parked_rows",
+        "aiguillage_outbox_oldest_pending_age_seconds",
+    }
+    assert exporter_only <= unlabeled
+    for expr in [*expressions(), *(rule["expr"] for rule in alert_rules())]:
+        for metric in exporter_only & set(METRIC.findall(expr)):
+            assert re.search(rf"max\(\s*{metric}\b", expr), expr
