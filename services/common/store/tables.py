@@ -52,6 +52,8 @@ outbox = sa.Table(
     sa.Column("published_at", UtcTimestamp, nullable=True),
     sa.Column("parked_at", UtcTimestamp, nullable=True),
     sa.Column("parked_reason", sa.String(1000), nullable=True),
+    # ids are never reused on SQLite either (migration 0004): a relay deletes by id
+    sqlite_autoincrement=True,
 )
 
 dossiers = sa.Table(
