@@ -49,7 +49,6 @@ from typing import Any
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
-    KafkaError,
     MessageSizeTooLargeError,
     RecordListTooLargeError,
     RecordTooLargeError,
@@ -65,6 +64,7 @@ from schemas.topics import DEAD_LETTERS
 from services.common.dlq import build_dead_letter
 from services.common.logging import get_logger
 from services.common.metrics import metrics
+from services.common.retry import OUTAGE
 from services.common.store.engine import Store
 from services.common.store.tables import outbox
 
@@ -396,11 +396,14 @@ class OutboxRelay:
         while True:
             try:
                 await self.flush()
-            except (sa.exc.DBAPIError, OSError, KafkaError) as error:  # retried next round
+            except OUTAGE as error:  # retried next round
                 log.warning("outbox.sweep_failed", error=type(error).__name__)
             except IncorrectState:  # the broker is not connected (yet, or any more)
                 log.info("outbox.sweep_waits_for_the_broker")
             await asyncio.sleep(interval_s)
+
+
+_FINAL_SWEEP_FAILURES: tuple[type[BaseException], ...] = (TimeoutError, *OUTAGE)
 
 
 async def publish_pending(relay: OutboxRelay, *, timeout_s: float = 5.0) -> int:
@@ -411,7 +414,7 @@ async def publish_pending(relay: OutboxRelay, *, timeout_s: float = 5.0) -> int:
     """
     try:
         return await asyncio.wait_for(relay.flush(), timeout_s)
-    except (TimeoutError, sa.exc.DBAPIError, OSError, KafkaError) as error:
+    except _FINAL_SWEEP_FAILURES as error:
         log.warning("outbox.final_sweep_failed", error=type(error).__name__)
         return 0
 

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import sqlalchemy as sa
+from aiokafka.errors import KafkaError
 from tenacity import (
     AsyncRetrying,
     retry_if_exception,
@@ -15,7 +16,12 @@ from tenacity import (
 
 from services.common.logging import get_logger
 
-__all__ = ["is_transient_store_error", "retry_store"]
+__all__ = ["OUTAGE", "STORE_OUTAGE", "is_transient_store_error", "retry_store"]
+
+# What a background loop logs and retries next round: the store or the broker is
+# unavailable right now (a lost connection, a pool with no free connection under load).
+STORE_OUTAGE: tuple[type[Exception], ...] = (sa.exc.DBAPIError, sa.exc.TimeoutError, OSError)
+OUTAGE: tuple[type[Exception], ...] = (*STORE_OUTAGE, KafkaError)
 
 T = TypeVar("T")
 _RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57P01", "57P02", "57P03"})
@@ -34,7 +40,8 @@ def is_transient_store_error(error: BaseException) -> bool:
         return error.connection_invalidated or isinstance(
             error, sa.exc.OperationalError | sa.exc.InterfaceError
         )
-    return isinstance(error, OSError | ConnectionError)
+    # sa.exc.TimeoutError: no pooled connection came free in time (load), not a bug
+    return isinstance(error, OSError | ConnectionError | sa.exc.TimeoutError)
 
 
 async def retry_store(operation: Callable[[], Awaitable[T]], *, max_seconds: float) -> T:

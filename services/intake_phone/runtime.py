@@ -15,15 +15,14 @@ import datetime as dt
 import socket
 from collections.abc import Callable, Generator, Sequence
 
-import sqlalchemy as sa
 import uvicorn
-from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker
 from starlette.types import ASGIApp
 
 from services.common.lifecycle import CrashWatch, prepare_infrastructure
 from services.common.logging import get_logger
 from services.common.outbox import OutboxRelay
+from services.common.retry import OUTAGE, STORE_OUTAGE
 from services.common.store import Store, create_store
 from services.common.version import SERVICE_VERSION
 from services.intake_phone.dead_letters import SERVICE
@@ -133,7 +132,7 @@ class OutboxPump:
     async def _publish(self, ids: Sequence[int] | None) -> int:
         try:
             return await self._relay.flush(ids)
-        except (sa.exc.DBAPIError, OSError, KafkaError) as error:
+        except OUTAGE as error:
             # the rows stay in the outbox: the next sweep publishes them
             log.warning("outbox.flush_failed", error=type(error).__name__)
             return 0
@@ -156,7 +155,7 @@ async def run_sweeper(
             if loop.time() - last_purge >= purge_every_s:
                 await service.purge_emitted(retention)
                 last_purge = loop.time()
-        except (sa.exc.DBAPIError, OSError) as error:
+        except STORE_OUTAGE as error:
             log.warning("calls.sweep_failed", error=type(error).__name__)
         await asyncio.sleep(interval_s)
 

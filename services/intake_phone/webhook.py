@@ -30,7 +30,6 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-import sqlalchemy as sa
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -38,6 +37,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from services.common.logging import get_logger
+from services.common.retry import STORE_OUTAGE
 from services.intake_phone.auth import WebhookAuth
 from services.intake_phone.domain import PLATFORMS, PayloadRejected, normalise
 from services.intake_phone.errors import RecordingBusy
@@ -48,6 +48,8 @@ from services.intake_phone.settings import IntakePhoneSettings
 __all__ = ["Gate", "Webhooks"]
 
 T = TypeVar("T")
+# the store cannot take the recording right now: 503 + Retry-After, the platform retries
+_BUSY: tuple[type[Exception], ...] = (RecordingBusy, *STORE_OUTAGE)
 log = get_logger(__name__)
 
 
@@ -160,7 +162,7 @@ class Webhooks:
         self._service.count_ignored(platform, normalised)
         try:
             outcome = await self.gate.run(lambda: self._service.ingest(normalised.events))
-        except (RecordingBusy, sa.exc.DBAPIError, OSError) as error:
+        except _BUSY as error:
             return self._busy(platform, error)
         answer = {
             "calls": outcome.calls,
@@ -176,7 +178,7 @@ class Webhooks:
             await self.gate.run(
                 lambda: self._service.dead_letter(platform, body, rejected, source="webhook")
             )
-        except (RecordingBusy, sa.exc.DBAPIError, OSError) as error:
+        except _BUSY as error:
             return self._busy(platform, error)
         status = 413 if rejected.reason_code == "payload_too_large" else 400
         return self._done(platform, _error(status, rejected.reason_code, rejected.reason))

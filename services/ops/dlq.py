@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-
 from services.common.kafka import build_broker
+from services.common.retry import STORE_OUTAGE
 from services.common.store import create_store
 from services.ops.adapters.dlq_topic import (
     DlqContents,
@@ -40,7 +39,7 @@ async def list_dead_letters(settings: OpsSettings, selection: Selection) -> DlqL
     store = create_store(settings.resolved_database_url())
     try:
         replayed = await StoreViews(store).replayed()
-    except (sa.exc.DBAPIError, OSError):
+    except STORE_OUTAGE:
         replayed = None
     finally:
         await store.dispose()

@@ -13,12 +13,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
-import sqlalchemy as sa
 from aiokafka.errors import KafkaError
 
 from services.common.lag import LagReader, LagSnapshot, LagUnavailable
 from services.common.logging import get_logger
 from services.common.metrics import PipelineMetrics
+from services.common.retry import STORE_OUTAGE
 from services.ops.adapters.store_views import StoreViews
 from services.ops.settings import OpsSettings
 
@@ -82,7 +82,7 @@ class LagExporter:
             window = dt.timedelta(hours=self._settings.at_risk_window_h)
             deadlines = await views.deadlines(now, window)
             outbox = await views.outbox(now)
-        except (sa.exc.DBAPIError, OSError) as error:
+        except STORE_OUTAGE as error:
             log.warning("lag_exporter.store_unavailable", error=type(error).__name__)
             return
         counts = dossiers or {}

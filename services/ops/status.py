@@ -13,13 +13,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-import sqlalchemy as sa
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from schemas.topics import INTAKE_ITEMS
 from services.common.lag import LagReader, LagSnapshot, consumption_rates, production_rates
+from services.common.retry import STORE_OUTAGE
 from services.ops.adapters.store_views import DeadlineCounts, OutboxCounts, StoreViews
 from services.ops.settings import OpsSettings
 
@@ -65,7 +65,7 @@ async def collect_status(
         deadlines = await views.deadlines(snapshot.taken_at, window)
         replayed = await views.replayed()
         outbox = await views.outbox(snapshot.taken_at)
-    except (sa.exc.DBAPIError, OSError) as error:
+    except STORE_OUTAGE as error:
         return StatusReport(
             snapshot, settings.dlq_topic, consumed, produced, store_error=type(error).__name__
         )

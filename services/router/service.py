@@ -8,8 +8,6 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-from aiokafka.errors import KafkaError
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -18,7 +16,7 @@ from schemas.dossiers import DossierCommand
 from schemas.topics import ACCOUNT_ACTIONS, DOSSIER_EVENTS, task_topic
 from services.common.logging import get_logger
 from services.common.outbox import OutboxMessage, OutboxRelay, add_to_outbox
-from services.common.retry import retry_store
+from services.common.retry import OUTAGE, retry_store
 from services.common.store.engine import Store
 from services.router.adapters.batch import RoutingBatch
 from services.router.adapters.directory import DirectoryRepository
@@ -130,7 +128,7 @@ class RouterService:
             ids, self._unpublished = self._unpublished, []
             try:
                 await self._relay.flush(ids)
-            except (sa.exc.DBAPIError, OSError, KafkaError) as error:
+            except OUTAGE as error:
                 # these rows and those queued behind them stay in the outbox: the
                 # relay's periodic sweep retries them (no retry loop on a lost broker here)
                 log.warning("outbox.publish_failed", error=type(error).__name__)

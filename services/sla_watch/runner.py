@@ -11,10 +11,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-import sqlalchemy as sa
-from aiokafka.errors import KafkaError
-
 from services.common.logging import get_logger
+from services.common.retry import OUTAGE
 from services.sla_watch.errors import SlaWatchError
 
 __all__ = ["LoopCrashed", "Loops", "run_periodically"]
@@ -55,7 +53,7 @@ async def run_periodically(
     while not stop.is_set():
         try:
             count = await step()
-        except (sa.exc.DBAPIError, OSError, KafkaError) as error:
+        except OUTAGE as error:
             log.warning("loop.round_failed", loop=name, error=type(error).__name__)
             count = 0
         if full_batch is None or count < full_batch:

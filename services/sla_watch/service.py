@@ -25,14 +25,12 @@ import datetime as dt
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-from aiokafka.errors import KafkaError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas.dossiers import DossierEvent
 from services.common.logging import get_logger
 from services.common.outbox import OutboxRelay
-from services.common.retry import retry_store
+from services.common.retry import OUTAGE, retry_store
 from services.common.store.engine import Store
 from services.sla_watch.actions import perform
 from services.sla_watch.adapters.clock import SystemClock
@@ -196,7 +194,7 @@ class SlaWatchService:
             return
         try:
             await self._relay.flush(ids)
-        except (sa.exc.DBAPIError, OSError, KafkaError) as error:
+        except OUTAGE as error:
             log.warning("outbox.publish_failed", error=type(error).__name__, rows=len(ids))
 
     async def _after_commit(self, kinds: Sequence[str], written: Collection[int]) -> None:

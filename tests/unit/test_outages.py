@@ -1,0 +1,45 @@
+"""A pool with no free connection under load is an outage to wait out, not a bug."""
+
+from __future__ import annotations
+
+import asyncio
+
+import sqlalchemy as sa
+from faststream.kafka import KafkaBroker
+
+from services.common.outbox import OutboxRelay
+from services.common.retry import is_transient_store_error, retry_store
+
+
+async def test_a_pool_timeout_is_retried_by_retry_store() -> None:
+    calls = 0
+
+    async def checkout() -> str:
+        nonlocal calls
+        calls += 1
+        if calls < 3:
+            raise sa.exc.TimeoutError("QueuePool limit of size 10 overflow 10 reached")
+        return "done"
+
+    assert is_transient_store_error(sa.exc.TimeoutError())
+    assert await retry_store(checkout, max_seconds=5) == "done"
+    assert calls == 3
+
+
+class _Starved(OutboxRelay):
+    def __init__(self) -> None:
+        super().__init__(None, KafkaBroker())  # type: ignore[arg-type]
+        self.rounds = 0
+
+    async def flush(self, ids: object = None) -> int:
+        self.rounds += 1
+        raise sa.exc.TimeoutError("QueuePool limit of size 10 overflow 10 reached")
+
+
+async def test_the_outbox_sweep_outlives_a_starved_pool() -> None:
+    relay = _Starved()
+    sweeping = asyncio.create_task(relay.run_forever(interval_s=0.01))
+    await asyncio.sleep(0.1)
+    assert not sweeping.done()  # still sweeping: the round failed, the loop did not
+    assert relay.rounds >= 2
+    sweeping.cancel()
