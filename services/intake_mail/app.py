@@ -221,8 +221,13 @@ class BackgroundJobs:
             self._tasks.append(task)
 
     def _on_done(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            log.error("service.task_failed", error=type(task.exception()).__name__)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error(
+                "service.task_failed",
+                task=task.get_name(),
+                error=type(error).__name__,
+                exc_info=error,
+            )
             self._app.exit()
 
     async def stop(self) -> None:

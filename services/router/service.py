@@ -292,7 +292,8 @@ def _settle(future: asyncio.Future[dict[str, Classification]]) -> None:
 def _report_failure(task: asyncio.Task[None]) -> None:
     """Log a background publication that failed unexpectedly (its rows stay in the outbox)."""
     if not task.cancelled() and (error := task.exception()) is not None:
-        log.warning("outbox.publish_failed", error=type(error).__name__)
+        # outages are handled inside the task: this is a bug (the sweep republishes the rows)
+        log.error("outbox.publish_crashed", error=type(error).__name__, exc_info=error)
 
 
 def _outcome_name(effects: Effects) -> str:

@@ -39,3 +39,34 @@ from services.common.logging import scrub_personal_data
 )
 def test_scrub(event: dict[str, Any], expected: dict[str, Any]) -> None:
     assert dict(scrub_personal_data(None, "info", dict(event))) == expected
+
+
+_TRACEBACKS = """
+import logging
+from services.common.logging import configure_logging, get_logger
+configure_logging("INFO", "json")
+try:
+    raise ValueError("refused for jeanne.martin@example.test, 06 12 34 56 78")
+except ValueError as error:
+    logging.getLogger("faststream").exception("handler failed")
+    get_logger("aiguillage.test").error("task.crashed", exc_info=error)
+"""
+
+
+def test_tracebacks_are_logged_in_full_and_scrubbed_on_both_logging_paths() -> None:
+    # A library's logger.exception (stdlib) and our own exc_info (structlog): the text of
+    # the traceback is kept, what its message quotes is masked.
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _TRACEBACKS], capture_output=True, text=True, timeout=60
+    )
+    lines = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    assert [line["event"] for line in lines] == ["handler failed", "task.crashed"]
+    for line in lines:
+        assert "Traceback (most recent call last)" in line["exception"]
+        assert "ValueError: refused for [redacted], [redacted]" in line["exception"]
+    assert "example.test" not in done.stderr
+    assert "56 78" not in done.stderr
