@@ -28,6 +28,9 @@ __all__ = ["build_broker", "consumer_options", "ensure_topics", "security_for", 
 log = get_logger(__name__)
 
 
+MAX_BATCH_BYTES = 512 * 1024
+
+
 def security_for(settings: ServiceSettings) -> BaseSecurity | None:
     """FastStream security object for the configured protocol (TLS and/or SASL)."""
     protocol = settings.kafka_security_protocol
@@ -66,7 +69,10 @@ def build_broker(
         allow_auto_create_topics=False,
         acks="all",
         max_request_size=settings.kafka_max_request_size,
-        max_batch_size=settings.kafka_max_request_size,
+        # A record batch of many small records stays well under any broker's limit (a
+        # default Kafka takes 1 MiB): a broker refusing a whole batch sends the outbox
+        # relay row by row. A single larger record still goes, alone in its batch.
+        max_batch_size=min(settings.kafka_max_request_size, MAX_BATCH_BYTES),
         linger_ms=2,
         security=security_for(settings),
         middlewares=tuple(middlewares),

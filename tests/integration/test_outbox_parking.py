@@ -16,6 +16,7 @@ from faststream.kafka import KafkaBroker
 from schemas import DeadLetter
 from schemas.topics import DEAD_LETTERS
 from services.common import outbox as outbox_module
+from services.common.kafka import MAX_BATCH_BYTES, build_broker
 from services.common.outbox import (
     OutboxMessage,
     OutboxRelay,
@@ -199,3 +200,21 @@ async def test_the_upgrade_keeps_pending_rows_and_tunes_the_queues_vacuum(pg_url
         assert "autovacuum_vacuum_scale_factor=0" in options
     finally:
         await store.dispose()
+
+
+async def test_rows_of_one_key_over_a_batch_are_split_into_batches_and_kept_in_order(
+    store: Store, topics: ServiceSettings, kafka: str
+) -> None:
+    # 48 rows of 24 KiB for one key: more than one record batch of the services' producer
+    # (build_broker caps a batch at MAX_BATCH_BYTES, under a default Kafka's 1 MiB).
+    filler = "x" * (24 * 1024)
+    payloads = [f'{{"n": {n}, "fill": "{filler}"}}' for n in range(48)]
+    assert len(payloads) * len(filler) > MAX_BATCH_BYTES
+    written = await _write(store, _events(*payloads))
+    async with build_broker(topics, client_id="test") as broker:
+        await broker.start()
+        assert await OutboxRelay(store, broker).flush(written) == len(payloads)
+
+    received = await read_topic(kafka, "dossier.events.v1", expect=len(payloads))
+    assert received == [p.encode() for p in payloads]
+    assert await parked_rows(store) == []
