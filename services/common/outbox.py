@@ -34,6 +34,15 @@ in the table with ``parked_at`` and its reason, the claims skip it, and a
 to the DLQ through the outbox itself, so ops see it where they look for bad
 input. ``aiguillage outbox parked`` lists parked rows, ``aiguillage outbox
 release`` puts them back in the queue once the broker's limit is raised.
+
+The rows after a parked one, its key's included, are still published: a
+released row then reaches Kafka after them, out of its key's order. That is
+chosen, not overlooked. What grows that large is an intake item's text (a long
+letter), and a customer's next contacts are independent items that should be
+routed now, not held until an operator acts; holding the key would also hold
+every later event of that customer's dossiers. The dead letter says which row
+and key; a consumer reading a released row gets it as a late duplicate-free
+event (ids are deterministic) and applies it by its own timestamps.
 """
 
 from __future__ import annotations
