@@ -300,6 +300,14 @@ class OutboxRelay:
                 await self._settle(connection, rows, refused, postgres=False)
         if rows:
             log.debug("outbox.published", count=len(rows) - len(refused))
+        for row in rows:  # committed: now they are parked (a failed commit retries them)
+            if row.id in refused:
+                log.error(
+                    "outbox.row_parked", row_id=row.id, topic=row.topic, reason=refused[row.id]
+                )
+                metrics.dead_letters.labels(
+                    service=self._service, reason_code="outbox_row_too_large"
+                ).inc()
         return len(rows)
 
     async def _send_all_but_too_large(self, rows: Sequence[Any]) -> dict[int, str]:
@@ -346,10 +354,6 @@ class OutboxRelay:
                 .where(outbox.c.id == row.id)
                 .values(parked_at=now, parked_reason=refused[row.id])
             )
-            log.error("outbox.row_parked", row_id=row.id, topic=row.topic, reason=refused[row.id])
-            metrics.dead_letters.labels(
-                service=self._service, reason_code="outbox_row_too_large"
-            ).inc()
         letters = [
             OutboxMessage(
                 topic=DEAD_LETTERS,

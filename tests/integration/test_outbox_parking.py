@@ -17,6 +17,7 @@ from schemas import DeadLetter
 from schemas.topics import DEAD_LETTERS
 from services.common import outbox as outbox_module
 from services.common.kafka import MAX_BATCH_BYTES, build_broker
+from services.common.metrics import metrics
 from services.common.outbox import (
     OutboxMessage,
     OutboxRelay,
@@ -63,6 +64,8 @@ async def test_a_row_too_large_is_parked_and_those_after_it_are_published_in_ord
         ],
     )
 
+    labels = {"service": "router", "reason_code": "outbox_row_too_large"}
+    counted = metrics.registry.get_sample_value("aiguillage_dead_letters_total", labels) or 0
     async with KafkaBroker(kafka, max_request_size=LIMIT) as broker:
         await broker.start()
         relay = OutboxRelay(store, broker, service="router")
@@ -94,6 +97,9 @@ async def test_a_row_too_large_is_parked_and_those_after_it_are_published_in_ord
         assert letter.payload_b64 is not None
         assert len(base64.b64decode(letter.payload_b64)) == 256
     assert await _pending(store) == []  # only the parked rows are left
+    assert metrics.registry.get_sample_value("aiguillage_dead_letters_total", labels) == (
+        counted + 2
+    )
 
 
 async def test_released_rows_are_published_once_the_limit_allows_them(
