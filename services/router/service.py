@@ -15,7 +15,7 @@ from schemas import CustomerRecord, IntakeItem
 from schemas.dossiers import DossierCommand
 from schemas.topics import ACCOUNT_ACTIONS, DOSSIER_EVENTS, task_topic
 from services.common.logging import get_logger
-from services.common.outbox import OutboxMessage, OutboxRelay, add_to_outbox
+from services.common.outbox import OutboxMessage, OutboxRelay, add_to_outbox, publish_pending
 from services.common.retry import OUTAGE, retry_store
 from services.common.store.engine import Store
 from services.router.adapters.batch import RoutingBatch
@@ -136,9 +136,11 @@ class RouterService:
                 return
 
     async def drain(self) -> None:
-        """Wait for the background publication to finish (before the broker stops)."""
+        """Before the broker stops: wait for the background publication, then sweep once more
+        (bounded), so that rows a failed publication left go out now, not at the next start."""
         while self._publishing is not None and not self._publishing.done():
             await asyncio.wait({self._publishing})  # its outcome is read by stop_publishing
+        await publish_pending(self._relay)
 
     async def stop_publishing(self) -> None:
         """Cancel a background publication still running (the broker has stopped).
