@@ -39,7 +39,7 @@ from schemas.topics import OUTBOUND_CONTACTS
 from services.common.logging import get_logger
 from services.common.metrics import metrics
 from services.common.outbox import OutboxMessage, OutboxRelay, add_to_outbox
-from services.common.retry import retry_store
+from services.common.retry import OUTAGE, retry_store
 from services.common.store.engine import Store
 from services.intake_mail.acknowledgement_mail import AcknowledgementRenderer
 from services.intake_mail.adapters.repository import DueAcknowledgement, MailRepository
@@ -126,7 +126,10 @@ class Acknowledger:
                 log.warning("acknowledgement.relay_unavailable", reason=error.reason)
                 return []
         if written:
-            await self._relay.flush(written)
+            try:
+                await self._relay.flush(written)
+            except OUTAGE as error:  # recorded: the sweep publishes them; the pass goes on
+                log.warning("outbox.publish_failed", error=type(error).__name__)
         return results
 
     async def run_forever(self, interval_s: float) -> None:

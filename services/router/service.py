@@ -237,7 +237,10 @@ class RouterService:
                 return effects, written
 
         effects, written = await retry_store(attempt, max_seconds=self._retry_max_s)
-        await self._relay.flush(written)
+        try:
+            await self._relay.flush(written)
+        except OUTAGE as error:  # committed: the sweep publishes it; no redelivery of the command
+            log.warning("outbox.publish_failed", error=type(error).__name__)
         return effects
 
     async def update_directory(self, record: CustomerRecord | None, key: str | None) -> str:

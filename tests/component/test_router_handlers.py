@@ -13,14 +13,16 @@ from typing import cast
 
 import pytest
 import sqlalchemy as sa
+from aiokafka.errors import KafkaConnectionError
 from faststream import FastStream, TestApp
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 
 from schemas import AccountAction, DeadLetter, IntakeItem, SenderHints
+from schemas.dossiers import CloseDossier
 from schemas.topics import ACCOUNT_ACTIONS, DEAD_LETTERS, INTAKE_ITEMS
 from services.common.outbox import OutboxRelay
 from services.common.store import Store, create_store, migrate
-from services.common.store.tables import dossiers
+from services.common.store.tables import dossiers, outbox
 from services.router.app import create_app
 from services.router.rules_loader import load_rules
 from services.router.service import RouterService
@@ -151,5 +153,56 @@ async def test_publication_runs_once_at_a_time_and_drains(
     await service.drain()  # never raises: the rows stay in the outbox for the relay's sweep
     # ... and ends with one more sweep (the empty list) before the broker stops
     assert relay.flushed == ([[1, 2], [3, 4], []] if error is None else [[1, 2], []])
+    await service.stop_publishing()
+    await store.dispose()
+
+
+class _BrokerDownRelay:
+    """An outbox relay on a broker that is down: every publication fails."""
+
+    def __init__(self) -> None:
+        self.flushes = 0
+
+    async def flush(self, ids: list[int] | None = None) -> int:
+        self.flushes += 1
+        raise KafkaConnectionError("broker down")
+
+
+async def test_a_command_committed_while_the_broker_is_down_is_not_redelivered(
+    tmp_path: Path,
+) -> None:
+    """The command's effects and events are committed: a failed publication is the sweep's,
+    and the handler must not fail (its command would be redelivered and logged as an error)."""
+    store = create_store(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
+    await migrate(store)
+    relay = _BrokerDownRelay()
+    service = RouterService(store, load_rules(), cast(OutboxRelay, relay))
+    item = IntakeItem(
+        item_id="test:email:cmd",
+        channel="email",
+        received_at=dt.datetime(2026, 5, 4, 9, tzinfo=dt.UTC),
+        source_ref="test/cmd",
+        sender=SenderHints(customer_ref="200000042", email="client@example.test"),
+        subject="Facture",
+        text="Je conteste ma facture, le montant est trop élevé.",
+    )
+    (outcome,) = await service.route([item])
+    await service.drain()
+    assert outcome.dossier_id is not None
+    close = CloseDossier(
+        command_id="close-1",
+        dossier_id=outcome.dossier_id,
+        issued_at=dt.datetime(2026, 5, 5, 9, tzinfo=dt.UTC),
+        issued_by="billing",
+    )
+    effects = await service.apply(close)  # does not raise
+    assert effects.outcome != "duplicate"
+    async with store.engine.connect() as connection:
+        status = await connection.scalar(
+            sa.select(dossiers.c.status).where(dossiers.c.dossier_id == outcome.dossier_id)
+        )
+        pending = await connection.scalar(sa.select(sa.func.count()).select_from(outbox))
+    assert status == "closed"
+    assert (pending or 0) > 0  # kept for the sweep
     await service.stop_publishing()
     await store.dispose()
