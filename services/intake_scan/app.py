@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from faststream import FastStream
+from faststream.exceptions import IncorrectState
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 
@@ -154,13 +155,23 @@ def create_app(settings: ScanSettings | None = None) -> FastStream:
                 if not task.done():  # did not stop in time: the batch is resumed on restart
                     task.cancel()
                     await asyncio.gather(task, return_exceptions=True)
-                else:
+                elif not stopped_mid_publish(task):
                     task.result()  # re-raises a watcher crash: the process exits with an error
 
+    def stopped_mid_publish(task: asyncio.Task[None]) -> bool:
+        # Still publishing when the stop grace ran out (a broker or store outage at
+        # shutdown): the broker is gone, the batch resumes on restart. A stop, not a crash.
+        return stop.is_set() and isinstance(task.exception(), IncorrectState)
+
     def exit_on_crash(task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            log.error("service.crashed", service=SERVICE, error=type(task.exception()).__name__)
-            app.exit()
+        if task.cancelled() or task.exception() is None:
+            return
+        if stopped_mid_publish(task):
+            log.info("service.stopped_mid_batch", service=SERVICE)
+            return
+        error = task.exception()
+        log.error("service.crashed", service=SERVICE, error=type(error).__name__, exc_info=error)
+        app.exit()
 
     async def on_started() -> None:
         started.set()
