@@ -8,8 +8,7 @@ concerned stays in the mailbox and is read again.
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from aiokafka.errors import KafkaError
+from services.common.retry import OUTAGE
 
 __all__ = [
     "TRANSIENT_ERRORS",
@@ -49,11 +48,5 @@ class AcknowledgementNotSent(IntakeMailError):
         self.ambiguous = ambiguous
 
 
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    IntakeMailError,
-    KafkaError,
-    sa.exc.DBAPIError,
-    OSError,
-    TimeoutError,
-)
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (IntakeMailError, *OUTAGE, TimeoutError)
 """Infrastructure failures after which a pass or a sweep is retried (never bad input)."""

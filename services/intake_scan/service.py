@@ -15,10 +15,8 @@ import asyncio
 import contextlib
 from pathlib import Path
 
-import sqlalchemy as sa
-from aiokafka.errors import KafkaError
-
 from services.common.logging import get_logger
+from services.common.retry import OUTAGE
 from services.common.store import Store
 from services.intake_scan.batches import BatchRunner
 from services.intake_scan.domain.batches import loggable_batch_id
@@ -28,7 +26,7 @@ from services.intake_scan.inbox import Inbox
 __all__ = ["RETRYABLE", "PassReport", "ScanService"]
 
 log = get_logger(__name__)
-RETRYABLE = (KafkaError, sa.exc.DBAPIError, OSError, ReaderCrashed)
+RETRYABLE: tuple[type[Exception], ...] = (*OUTAGE, ReaderCrashed)
 """Errors that interrupt a batch without condemning it: it is resumed on a later pass."""
 _MAX_PAUSE_S = 30.0
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 import sqlalchemy as sa
 from faststream.kafka import KafkaBroker
 
 from services.common.outbox import OutboxRelay
-from services.common.retry import is_transient_store_error, retry_store
+from services.common.retry import OUTAGE, STORE_OUTAGE, is_transient_store_error, retry_store
+from services.intake_mail.errors import TRANSIENT_ERRORS
+from services.intake_scan.service import RETRYABLE
 
 
 async def test_a_pool_timeout_is_retried_by_retry_store() -> None:
@@ -43,3 +46,21 @@ async def test_the_outbox_sweep_outlives_a_starved_pool() -> None:
     assert not sweeping.done()  # still sweeping: the round failed, the loop did not
     assert relay.rounds >= 2
     sweeping.cancel()
+
+
+@pytest.mark.parametrize(
+    "errors",
+    [
+        pytest.param(OUTAGE, id="loops"),
+        pytest.param(STORE_OUTAGE, id="store-views-and-webhook"),
+        pytest.param(TRANSIENT_ERRORS, id="intake-mail"),
+        pytest.param(RETRYABLE, id="intake-scan"),
+    ],
+)
+def test_every_service_waits_out_a_starved_pool(errors: tuple[type[BaseException], ...]) -> None:
+    caught = False
+    try:
+        raise sa.exc.TimeoutError("QueuePool limit of size 10 overflow 10 reached")
+    except errors:
+        caught = True
+    assert caught
