@@ -132,6 +132,7 @@ def create_app(settings: ScanSettings | None = None) -> FastStream:
     _document(broker)
     started = asyncio.Event()
     stop = asyncio.Event()
+    shutting_down = asyncio.Event()  # set by on_shutdown only: stop is also set on a crash
     tasks: list[asyncio.Task[None]] = []
 
     async def watch(service: ScanService) -> None:
@@ -161,7 +162,7 @@ def create_app(settings: ScanSettings | None = None) -> FastStream:
     def stopped_mid_publish(task: asyncio.Task[None]) -> bool:
         # Still publishing when the stop grace ran out (a broker or store outage at
         # shutdown): the broker is gone, the batch resumes on restart. A stop, not a crash.
-        return stop.is_set() and isinstance(task.exception(), IncorrectState)
+        return shutting_down.is_set() and isinstance(task.exception(), IncorrectState)
 
     def exit_on_crash(task: asyncio.Task[None]) -> None:
         if task.cancelled() or task.exception() is None:
@@ -177,6 +178,7 @@ def create_app(settings: ScanSettings | None = None) -> FastStream:
         started.set()
 
     async def on_stopping() -> None:
+        shutting_down.set()
         stop.set()
         started.set()
         if tasks:

@@ -8,6 +8,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from faststream.exceptions import IncorrectState
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -132,6 +133,10 @@ class RouterService:
                 # these rows and those queued behind them stay in the outbox: the
                 # relay's periodic sweep retries them (no retry loop on a lost broker here)
                 log.warning("outbox.publish_failed", error=type(error).__name__)
+                self._unpublished.clear()
+                return
+            except IncorrectState:  # the broker is stopping: the next start's sweep has them
+                log.info("outbox.publish_after_broker_stop", rows=len(ids))
                 self._unpublished.clear()
                 return
 
