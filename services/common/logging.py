@@ -40,7 +40,9 @@ PERSONAL_KEYS = frozenset(
     }
 )
 _SECRET_WORDS = ("password", "passwd", "secret", "token", "authorization", "api_key", "credential")
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# a match starts only where a token starts: tried from every character of one long token
+# (a base64 blob in an exception message), the search took seconds (quadratic)
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _PHONE = re.compile(r"(?<!\w)(?:\+33\s?|0)[1-9](?:[\s.-]?\d{2}){4}(?!\w)|\+\d{8,15}(?!\w)")
 _REDACTED = "[redacted]"
 _configured = False

@@ -70,3 +70,13 @@ def test_tracebacks_are_logged_in_full_and_scrubbed_on_both_logging_paths() -> N
         assert "ValueError: refused for [redacted], [redacted]" in line["exception"]
     assert "example.test" not in done.stderr
     assert "56 78" not in done.stderr
+
+
+@pytest.mark.timeout(30)
+def test_a_long_token_is_scrubbed_in_linear_time() -> None:
+    # An exception quoting a base64 blob goes through the scrub: one 200,000-character token
+    # took over a minute with a pattern tried from each of its characters (a few ms now).
+    # No timing asserted: the hang guard is far above either.
+    blob = "A" * 200_000
+    event = {"event": f"bad payload {blob} from jeanne.martin@example.test"}
+    assert scrub_personal_data(None, "error", event)["event"].endswith("from [redacted]")
