@@ -1,20 +1,18 @@
 """Dead letters written through the outbox: a webhook never waits on Kafka to refuse a body.
 
-Same ``DeadLetter`` shape as :class:`services.common.dlq.DeadLetterPublisher`
-(id ``<service>:<original_ref>``, bytes base64 and capped), but added to the
+Built like :class:`services.common.dlq.DeadLetterPublisher`'s (``build_dead_letter``:
+id ``<service>:<original_ref>``, bytes base64 and capped), but added to the
 outbox in the caller's transaction instead of published at once.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 
 from schemas import DeadLetter
 from schemas.topics import DEAD_LETTERS
-from services.common.dlq import MAX_PAYLOAD_BYTES
+from services.common.dlq import build_dead_letter
 from services.common.outbox import OutboxMessage
-from services.common.version import SERVICE_VERSION
 
 __all__ = ["SERVICE", "dead_letter", "outbox_message"]
 
@@ -25,16 +23,13 @@ def dead_letter(
     reason_code: str, reason: str, original_ref: str, payload: bytes, now: dt.datetime
 ) -> DeadLetter:
     """A ``DeadLetter`` of this service with a deterministic id (a retry is a duplicate)."""
-    return DeadLetter(
-        dead_letter_id=f"{SERVICE}:{original_ref}",
+    return build_dead_letter(
+        SERVICE,
         reason_code=reason_code,
         reason=reason,
         original_ref=original_ref,
-        payload_b64=base64.b64encode(payload[:MAX_PAYLOAD_BYTES]).decode() if payload else None,
-        payload_truncated=len(payload) > MAX_PAYLOAD_BYTES,
-        service=SERVICE,
-        service_version=SERVICE_VERSION,
-        occurred_at=now,
+        payload=payload,
+        now=now,
     )
 
 
