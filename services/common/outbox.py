@@ -16,13 +16,10 @@ autovacuum late or off, the sweep's ``ORDER BY id`` read every dead row (a
 sequential scan of 10,000 pages after 50,000 routed items, 3-36 ms per claim),
 so it stays out of each transaction's path.
 
-Rows go straight to the aiokafka producer under FastStream's broker, one
-record batch per (topic, partition), partitioned by key exactly as the
-producer's own default partitioner does (so a key lands where every other
-publisher of the pipeline puts it). FastStream's per-message ``publish``
-(middlewares, a correlation id per message) cost more than the rest of the
-relay; with its in-memory test broker, which has no aiokafka producer, rows
-still go through ``broker.publish``.
+Rows go straight to the aiokafka producer under FastStream's broker, in
+record batches (:mod:`services.common.outbox_kafka`); with FastStream's
+in-memory test broker, which has no aiokafka producer, rows still go through
+``broker.publish``.
 
 A row the broker can never take (larger than the producer's
 ``KAFKA_MAX_REQUEST_SIZE``, or than the broker's own ``message.max.bytes``:
@@ -48,21 +45,12 @@ event (ids are deterministic) and applies it by its own timestamps.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 import inspect
-import sys
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import (
-    MessageSizeTooLargeError,
-    RecordListTooLargeError,
-    RecordTooLargeError,
-)
-from aiokafka.partitioner import murmur2
 from faststream.exceptions import IncorrectState
 from faststream.kafka import KafkaBroker
 from pydantic import BaseModel
@@ -73,6 +61,7 @@ from schemas.topics import DEAD_LETTERS
 from services.common.dlq import build_dead_letter
 from services.common.logging import get_logger
 from services.common.metrics import metrics
+from services.common.outbox_kafka import TOO_LARGE, raw_producer, send_batches
 from services.common.retry import OUTAGE
 from services.common.store.engine import Store
 from services.common.store.tables import outbox
@@ -80,13 +69,9 @@ from services.common.store.tables import outbox
 __all__ = [
     "OutboxMessage",
     "OutboxRelay",
-    "ParkedRow",
-    "RowTooLarge",
     "add_to_outbox",
     "document_outbox_topics",
-    "parked_rows",
-    "raw_producer",
-    "release_parked",
+    "publish_pending",
 ]
 
 log = get_logger(__name__)
@@ -150,64 +135,6 @@ def document_outbox_topics(
         broker.publisher(
             topic, title=f"{service}/{topic}", description=description, schema=contract
         )
-
-
-def raw_producer(broker: KafkaBroker) -> AIOKafkaProducer | None:
-    """The connected aiokafka producer under FastStream's broker (None in its test broker)."""
-    fast_producer = getattr(broker.config, "producer", None)
-    producer = getattr(getattr(fast_producer, "_producer", None), "producer", None)
-    return producer if isinstance(producer, AIOKafkaProducer) else None
-
-
-class RowTooLarge(ValueError):
-    """One outbox row does not fit in a record batch of the producer."""
-
-    def __init__(self, row_id: int, size: int) -> None:
-        super().__init__(f"outbox row {row_id} ({size} bytes) is larger than a record batch")
-
-
-# A batch's header and one record's varints, at most: what aiokafka adds to key + value.
-_BATCH_OVERHEAD = 61 + 21
-
-# What a broker or producer answers for a record it will never take, whatever the retries.
-_TOO_LARGE = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError, RowTooLarge)
-
-
-async def _send_batches(producer: AIOKafkaProducer, rows: Sequence[Any]) -> None:
-    """Publish rows as one record batch per (topic, partition), in row order; await the acks.
-
-    A row over the producer's ``max_request_size`` raises :class:`RowTooLarge`
-    before anything is sent (aiokafka checks it in ``send`` but lets a batch's
-    first record be any size, and tansu takes a record of 20 MB).
-    """
-    limit = getattr(producer, "_max_request_size", None) or sys.maxsize
-    encoded = [(row, row.key.encode() if row.key else b"", row.payload.encode()) for row in rows]
-    for row, key, value in encoded:
-        if len(key) + len(value) + _BATCH_OVERHEAD > limit:
-            raise RowTooLarge(row.id, len(key) + len(value))
-    partitions: dict[str, list[int]] = {}
-    hashes: dict[bytes, int] = {}
-    batches: dict[tuple[str, int], Any] = {}
-    acks: list[asyncio.Future[Any]] = []
-    for row, key, value in encoded:
-        if not key:  # no key, no order to keep: the producer picks the partition
-            acks.append(await producer.send(row.topic, value))
-            continue
-        if (known := partitions.get(row.topic)) is None:
-            known = partitions[row.topic] = sorted(await producer.partitions_for(row.topic))
-        if (hashed := hashes.get(key)) is None:  # a dossier's task and event share a key
-            hashed = hashes[key] = murmur2(key) & 0x7FFFFFFF
-        partition = known[hashed % len(known)]  # = DefaultPartitioner()(key, known, known)
-        batch = batches.get((row.topic, partition))
-        if batch is None or batch.append(key=key, value=value, timestamp=None) is None:
-            if batch is not None:  # full: send it, start the next one
-                acks.append(await producer.send_batch(batch, row.topic, partition=partition))
-            batch = batches[(row.topic, partition)] = producer.create_batch()
-            if batch.append(key=key, value=value, timestamp=None) is None:
-                raise RowTooLarge(row.id, len(key) + len(value))
-    for (topic, partition), batch in batches.items():
-        acks.append(await producer.send_batch(batch, topic, partition=partition))
-    await asyncio.gather(*acks)
 
 
 _ID_ARRAY = postgresql.ARRAY(sa.BigInteger)
@@ -320,7 +247,7 @@ class OutboxRelay:
         """
         try:
             await self._send(rows)
-        except _TOO_LARGE as error:
+        except TOO_LARGE as error:
             log.warning("outbox.batch_too_large", rows=len(rows), error=type(error).__name__)
         else:
             return {}
@@ -328,7 +255,7 @@ class OutboxRelay:
         for row in rows:
             try:
                 await self._send([row])
-            except _TOO_LARGE as error:
+            except TOO_LARGE as error:
                 size = len(row.payload.encode()) + len((row.key or "").encode())
                 refused[row.id] = f"{size} bytes for {row.topic}: {type(error).__name__}"
         return refused
@@ -379,7 +306,7 @@ class OutboxRelay:
 
     async def _send(self, rows: Sequence[Any]) -> None:
         if (producer := raw_producer(self._broker)) is not None:
-            await _send_batches(producer, rows)
+            await send_batches(producer, rows)
             return
         # Enqueue in id order (per-partition order is kept), then await every ack.
         pending = [
@@ -430,53 +357,3 @@ async def publish_pending(relay: OutboxRelay, *, timeout_s: float = 5.0) -> int:
     except _FINAL_SWEEP_FAILURES as error:
         log.warning("outbox.final_sweep_failed", error=type(error).__name__)
         return 0
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class ParkedRow:
-    """An outbox row the broker refused for its size (no payload: it may hold personal data)."""
-
-    id: int
-    topic: str
-    key: str | None
-    characters: int  # of the payload
-    created_at: dt.datetime
-    parked_at: dt.datetime
-    reason: str
-
-
-async def parked_rows(store: Store) -> list[ParkedRow]:
-    """The parked rows, oldest first."""
-    query = (
-        sa.select(
-            outbox.c.id,
-            outbox.c.topic,
-            outbox.c.key,
-            sa.func.length(outbox.c.payload),
-            outbox.c.created_at,
-            outbox.c.parked_at,
-            outbox.c.parked_reason,
-        )
-        .where(outbox.c.parked_at.is_not(None))
-        .order_by(outbox.c.id)
-    )
-    async with store.engine.connect() as connection:
-        return [ParkedRow(*row) for row in (await connection.execute(query)).all()]
-
-
-async def release_parked(store: Store, ids: Collection[int] | None = None) -> int:
-    """Put parked rows (these, or all) back in the queue; return how many.
-
-    Once the broker takes larger messages (its ``message.max.bytes`` and the
-    services' ``KAFKA_MAX_REQUEST_SIZE`` raised), the next sweep publishes
-    them; a row still too large is parked again.
-    """
-    statement = (
-        outbox.update()
-        .where(outbox.c.parked_at.is_not(None))
-        .values(parked_at=None, parked_reason=None)
-    )
-    if ids is not None:
-        statement = statement.where(outbox.c.id.in_(list(ids)))
-    async with store.transaction() as connection:
-        return (await connection.execute(statement)).rowcount

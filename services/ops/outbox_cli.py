@@ -17,9 +17,9 @@ from rich.console import Console
 from rich.table import Table
 
 from services.common.logging import configure_logging
-from services.common.outbox import ParkedRow, parked_rows, release_parked
 from services.common.settings import ServiceSettings
 from services.common.store import Store, create_store
+from services.ops.adapters.parked_rows import ParkedRow, parked_rows, release_parked
 
 __all__ = ["outbox"]
 

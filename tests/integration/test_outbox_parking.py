@@ -18,17 +18,12 @@ from schemas.topics import DEAD_LETTERS
 from services.common import outbox as outbox_module
 from services.common.kafka import MAX_BATCH_BYTES, build_broker
 from services.common.metrics import metrics
-from services.common.outbox import (
-    OutboxMessage,
-    OutboxRelay,
-    add_to_outbox,
-    parked_rows,
-    release_parked,
-)
+from services.common.outbox import OutboxMessage, OutboxRelay, add_to_outbox
 from services.common.settings import ServiceSettings
 from services.common.store import Store, create_store, migrate
 from services.common.store.tables import outbox
 from services.common.testing import read_topic
+from services.ops.adapters.parked_rows import parked_rows, release_parked
 
 pytestmark = [pytest.mark.kafka]
 NOW = dt.datetime(2026, 4, 1, 12, tzinfo=dt.UTC)

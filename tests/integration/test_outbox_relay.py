@@ -12,7 +12,8 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaConnectionError
 from faststream.kafka import KafkaBroker
 
-from services.common.outbox import OutboxMessage, OutboxRelay, add_to_outbox, raw_producer
+from services.common.outbox import OutboxMessage, OutboxRelay, add_to_outbox
+from services.common.outbox_kafka import raw_producer
 from services.common.settings import ServiceSettings
 from services.common.store import Store, create_store, migrate
 from services.common.store.tables import outbox
