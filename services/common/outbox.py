@@ -183,6 +183,23 @@ class OutboxRelay:
             self._behind = False
             return published
 
+    async def publish_committed(self, ids: Collection[int]) -> bool:
+        """Publish the rows a transaction of this process has just committed; never raise
+        for an unavailable broker or store (False, logged): the commit stands and the
+        periodic sweep publishes the rows, so a failed publication is never the caller's
+        error (raising would redeliver a handled message or fail a pass that succeeded)."""
+        if not ids:
+            return True
+        try:
+            await self.flush(ids)
+        except OUTAGE as error:
+            log.warning("outbox.publish_failed", error=type(error).__name__, rows=len(ids))
+            return False
+        except IncorrectState:  # the broker is stopping: the next start's sweep has them
+            log.info("outbox.publish_after_broker_stop", rows=len(ids))
+            return False
+        return True
+
     async def _publish_ids(self, ordered: list[int]) -> int:
         total = 0
         for start in range(0, len(ordered), self._batch_size):

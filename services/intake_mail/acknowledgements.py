@@ -39,7 +39,7 @@ from schemas.topics import OUTBOUND_CONTACTS
 from services.common.logging import get_logger
 from services.common.metrics import metrics
 from services.common.outbox import OutboxMessage, OutboxRelay, add_to_outbox
-from services.common.retry import OUTAGE, retry_store
+from services.common.retry import retry_store
 from services.common.store.engine import Store
 from services.intake_mail.acknowledgement_mail import AcknowledgementRenderer
 from services.intake_mail.adapters.repository import DueAcknowledgement, MailRepository
@@ -125,11 +125,7 @@ class Acknowledger:
             except AcknowledgementNotSent as error:
                 log.warning("acknowledgement.relay_unavailable", reason=error.reason)
                 return []
-        if written:
-            try:
-                await self._relay.flush(written)
-            except OUTAGE as error:  # recorded: the sweep publishes them; the pass goes on
-                log.warning("outbox.publish_failed", error=type(error).__name__)
+        await self._relay.publish_committed(written)  # recorded: the pass goes on regardless
         return results
 
     async def run_forever(self, interval_s: float) -> None:

@@ -120,18 +120,15 @@ class OutboxPump:
             self._wake.clear()
             if self._committed:
                 ids, self._committed = self._committed, []
-                await self._publish(ids)
+                await self._relay.publish_committed(ids)
             if loop.time() >= next_sweep:
                 await self.flush()
                 next_sweep = loop.time() + self._interval_s
 
     async def flush(self) -> int:
         """Publish everything pending; 0 when Kafka or the store is unavailable right now."""
-        return await self._publish(None)
-
-    async def _publish(self, ids: Sequence[int] | None) -> int:
         try:
-            return await self._relay.flush(ids)
+            return await self._relay.flush()
         except OUTAGE as error:
             # the rows stay in the outbox: the next sweep publishes them
             log.warning("outbox.flush_failed", error=type(error).__name__)

@@ -8,7 +8,6 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from faststream.exceptions import IncorrectState
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -17,7 +16,7 @@ from schemas.dossiers import DossierCommand
 from schemas.topics import ACCOUNT_ACTIONS, DOSSIER_EVENTS, task_topic
 from services.common.logging import get_logger
 from services.common.outbox import OutboxMessage, OutboxRelay, add_to_outbox, publish_pending
-from services.common.retry import OUTAGE, retry_store
+from services.common.retry import retry_store
 from services.common.store.engine import Store
 from services.router.adapters.batch import RoutingBatch
 from services.router.adapters.directory import DirectoryRepository
@@ -127,16 +126,9 @@ class RouterService:
     async def _publish(self) -> None:
         while self._unpublished:
             ids, self._unpublished = self._unpublished, []
-            try:
-                await self._relay.flush(ids)
-            except OUTAGE as error:
+            if not await self._relay.publish_committed(ids):
                 # these rows and those queued behind them stay in the outbox: the
                 # relay's periodic sweep retries them (no retry loop on a lost broker here)
-                log.warning("outbox.publish_failed", error=type(error).__name__)
-                self._unpublished.clear()
-                return
-            except IncorrectState:  # the broker is stopping: the next start's sweep has them
-                log.info("outbox.publish_after_broker_stop", rows=len(ids))
                 self._unpublished.clear()
                 return
 
@@ -242,10 +234,7 @@ class RouterService:
                 return effects, written
 
         effects, written = await retry_store(attempt, max_seconds=self._retry_max_s)
-        try:
-            await self._relay.flush(written)
-        except OUTAGE as error:  # committed: the sweep publishes it; no redelivery of the command
-            log.warning("outbox.publish_failed", error=type(error).__name__)
+        await self._relay.publish_committed(written)  # committed: no redelivery on failure
         return effects
 
     async def update_directory(self, record: CustomerRecord | None, key: str | None) -> str:

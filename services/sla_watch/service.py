@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from schemas.dossiers import DossierEvent
 from services.common.logging import get_logger
 from services.common.outbox import OutboxRelay
-from services.common.retry import OUTAGE, retry_store
+from services.common.retry import retry_store
 from services.common.store.engine import Store
 from services.sla_watch.actions import perform
 from services.sla_watch.adapters.clock import SystemClock
@@ -190,12 +190,7 @@ class SlaWatchService:
         not raised (the transaction is committed; raising would redeliver a
         handled event, or hide the error a batch of sends really ended with).
         """
-        if not ids:
-            return
-        try:
-            await self._relay.flush(ids)
-        except OUTAGE as error:
-            log.warning("outbox.publish_failed", error=type(error).__name__, rows=len(ids))
+        await self._relay.publish_committed(ids)
 
     async def _after_commit(self, kinds: Sequence[str], written: Collection[int]) -> None:
         if "holding_mail_queued" in kinds:

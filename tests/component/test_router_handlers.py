@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Collection
 from pathlib import Path
 from typing import cast
 
@@ -118,15 +119,16 @@ async def test_one_batch_sees_its_own_earlier_dossiers(tmp_path: Path) -> None:
     assert [a.action for a in actions] == ["block_dunning", "unblock_dunning"]
 
 
-class _HeldRelay:
+class _HeldRelay(OutboxRelay):
     """An outbox relay whose flushes wait until released, or fail like a lost broker."""
 
     def __init__(self, error: Exception | None = None) -> None:
+        super().__init__(cast(Store, None), KafkaBroker())
         self.flushed: list[list[int]] = []
         self.release = asyncio.Event()
         self.error = error
 
-    async def flush(self, ids: list[int] | None = None) -> int:
+    async def flush(self, ids: Collection[int] | None = None) -> int:
         self.flushed.append(sorted(ids or []))
         await self.release.wait()
         if self.error is not None:
@@ -157,13 +159,14 @@ async def test_publication_runs_once_at_a_time_and_drains(
     await store.dispose()
 
 
-class _BrokerDownRelay:
+class _BrokerDownRelay(OutboxRelay):
     """An outbox relay on a broker that is down: every publication fails."""
 
     def __init__(self) -> None:
+        super().__init__(cast(Store, None), KafkaBroker())
         self.flushes = 0
 
-    async def flush(self, ids: list[int] | None = None) -> int:
+    async def flush(self, ids: Collection[int] | None = None) -> int:
         self.flushes += 1
         raise KafkaConnectionError("broker down")
 

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Collection
 from typing import cast
 
+from faststream.kafka import KafkaBroker
+
 from services.common.outbox import OutboxRelay
+from services.common.store import Store
 from services.intake_phone.runtime import OutboxPump
 
 
-class _Relay:
+class _Relay(OutboxRelay):
     """Records what each flush was asked to publish (None: the sweep of every pending row)."""
 
     def __init__(self) -> None:
+        super().__init__(cast(Store, None), KafkaBroker())
         self.flushes: list[list[int] | None] = []
 
-    async def flush(self, ids: Sequence[int] | None = None) -> int:
+    async def flush(self, ids: Collection[int] | None = None) -> int:
         self.flushes.append(None if ids is None else list(ids))
         return len(ids or ())
 
