@@ -25,7 +25,7 @@ from schemas import DeadLetter, IntakeItem, OutboundContact
 from schemas.topics import DEAD_LETTERS, INTAKE_ITEMS, OUTBOUND_CONTACTS
 from services.common.dlq import DeadLetterPublisher
 from services.common.kafka import build_broker
-from services.common.lifecycle import endpoints, prepare_infrastructure
+from services.common.lifecycle import CrashWatch, endpoints, prepare_infrastructure
 from services.common.logging import configure_logging, get_logger
 from services.common.metrics import metrics
 from services.common.outbox import OutboxRelay, publish_pending
@@ -209,26 +209,14 @@ class BackgroundJobs:
     """
 
     def __init__(self, app: FastStream) -> None:
-        self._app = app
+        self._crashes = CrashWatch(app.exit)  # logs the traceback, asks the app to exit
         self._tasks: list[asyncio.Task[None]] = []
         self.failures: list[BaseException] = []
 
     def start(self, jobs: list[Coroutine[Any, Any, None]]) -> None:
         """Run each job as a task."""
         for job in jobs:
-            task = asyncio.create_task(job)
-            task.add_done_callback(self._on_done)
-            self._tasks.append(task)
-
-    def _on_done(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and (error := task.exception()) is not None:
-            log.error(
-                "service.task_failed",
-                task=task.get_name(),
-                error=type(error).__name__,
-                exc_info=error,
-            )
-            self._app.exit()
+            self._tasks.append(self._crashes.watch(asyncio.create_task(job)))
 
     async def stop(self) -> None:
         """Cancel every task and wait for them (idempotent)."""
