@@ -132,7 +132,7 @@ def create_app(settings: SlaWatchSettings | None = None) -> FastStream:
             await mailer.close()
             await store.dispose()
         if running[0].loops.crashed:
-            raise LoopCrashed("a background loop of sla_watch crashed (see loop.crashed)")
+            raise LoopCrashed("a background loop of sla_watch crashed (see service.task_crashed)")
 
     app = FastStream(
         broker,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+from services.common.lifecycle import CrashWatch
 from services.common.logging import get_logger
 from services.common.retry import OUTAGE
 from services.sla_watch.errors import SlaWatchError
@@ -65,9 +66,13 @@ class Loops:
 
     def __init__(self, on_crash: Callable[[], None]) -> None:
         self.stop_event = asyncio.Event()
-        self.crashed = False
+        self._crashes = CrashWatch(on_crash)  # logs the traceback, asks the app to exit
         self._tasks: list[asyncio.Task[None]] = []
-        self._on_crash = on_crash
+
+    @property
+    def crashed(self) -> bool:
+        """Whether a loop ended on an unexpected error."""
+        return self._crashes.crash is not None
 
     def start(self, name: str, job: Awaitable[None]) -> None:
         """Run ``job`` as a task; a crash is logged and asks the app to exit."""
@@ -75,17 +80,7 @@ class Loops:
         async def guarded() -> None:
             await job
 
-        task = asyncio.create_task(guarded(), name=name)
-        task.add_done_callback(self._check)
-        self._tasks.append(task)
-
-    def _check(self, task: asyncio.Task[None]) -> None:
-        if task.cancelled() or task.exception() is None:
-            return
-        error = task.exception()
-        log.error("loop.crashed", loop=task.get_name(), error=type(error).__name__, exc_info=error)
-        self.crashed = True
-        self._on_crash()
+        self._tasks.append(self._crashes.watch(asyncio.create_task(guarded(), name=name)))
 
     async def stop(self, grace_s: float) -> None:
         """Ask every loop to stop, wait up to ``grace_s``, then cancel what is left."""
