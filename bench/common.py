@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import statistics
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 import asyncpg
 
 __all__ = [
+    "CpuMeter",
     "Figure",
     "host_speed_s",
     "machine",
@@ -63,6 +65,78 @@ def percentile(values: list[float], q: float) -> float:
     if len(values) == 1:
         return values[0]
     return statistics.quantiles(values, n=100, method="inclusive")[max(0, min(98, int(q) - 1))]
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    """Direct children of a live process."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except FileNotFoundError:
+            continue
+    return found
+
+
+def _named(name: str) -> list[int]:
+    """Processes whose command name is ``name`` (PostgreSQL's backends, say)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if stat.read_text().split(" (", 1)[1].startswith(f"{name})"):
+                found.append(int(stat.parent.name))
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+    return found
+
+
+class CpuMeter:
+    """CPU seconds spent, between :meth:`start` and :meth:`stop`, by groups of processes.
+
+    A group is a pid (``pids``), the children of a pid (``children``: a service's
+    worker pool) or a command name (``names``: ``"postgres"`` counts every backend).
+    Where the cores went tells whether a figure is the measured service's limit or
+    its neighbours'.
+    """
+
+    def __init__(
+        self, *, pids: dict[str, int], children: dict[str, int], names: dict[str, str]
+    ) -> None:
+        self._pids, self._children, self._names = pids, children, names
+        self._started: dict[str, dict[int, float]] = {}
+        self._wall = 0.0
+
+    def _read(self) -> dict[str, dict[int, float]]:
+        groups = {group: [pid] for group, pid in self._pids.items()}
+        groups |= {group: _children(pid) for group, pid in self._children.items()}
+        groups |= {group: _named(name) for group, name in self._names.items()}
+        return {group: {pid: _cpu_s(pid) for pid in pids} for group, pids in groups.items()}
+
+    def start(self) -> None:
+        """Take the first reading."""
+        self._started, self._wall = self._read(), time.monotonic()
+
+    def stop(self) -> tuple[dict[str, float], float]:
+        """CPU seconds per group since :meth:`start` (a process that ended in between is
+        not counted), and the wall-clock seconds."""
+        now = self._read()
+        spent = {}
+        for group, pids in now.items():
+            before = self._started.get(group, {})
+            spent[group] = sum(cpu - before.get(pid, 0.0) for pid, cpu in pids.items())
+        return spent, time.monotonic() - self._wall
 
 
 def peak_rss_mb(pid: int) -> float:

@@ -22,7 +22,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from bench.common import Figure, peak_rss_mb, percentile, scratch_postgres, service_env
+from bench.common import CpuMeter, Figure, peak_rss_mb, percentile, scratch_postgres, service_env
 from schemas import IntakeItem, SenderHints, Task
 from schemas.topics import INTAKE_ITEMS, SERVICE_QUEUES, task_topic
 from services.common.embedded import EmbeddedBroker
@@ -93,25 +93,23 @@ async def _routed(store: Store) -> int:
     return int(count or 0)
 
 
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds a live process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-async def _drain(store: Store, total: int, timeout: float, pid: int) -> tuple[float, int, float]:
-    """Seconds from the first item routed to the last, items routed then, and CPU s spent."""
+async def _drain(
+    store: Store, total: int, timeout: float, meter: CpuMeter
+) -> tuple[float, int, dict[str, float]]:
+    """Seconds from the first item routed to the last, items routed then, and the CPU
+    seconds each group of processes spent meanwhile."""
     deadline = time.monotonic() + timeout
     while (first := await _routed(store)) == 0:
         if time.monotonic() > deadline:
             raise TimeoutError("the router routed nothing")
         await asyncio.sleep(0.02)
-    started, cpu = time.monotonic(), _cpu_s(pid)
+    meter.start()
     while (done := await _routed(store)) < total:
         if time.monotonic() > deadline:
             raise TimeoutError(f"only {done}/{total} routed")
         await asyncio.sleep(0.1)
-    return time.monotonic() - started, total - first, _cpu_s(pid) - cpu
+    cpu, seconds = meter.stop()
+    return seconds, total - first, cpu
 
 
 async def _latencies(bootstrap: str, sent: dict[str, float], timeout: float) -> list[float]:
@@ -156,8 +154,14 @@ async def run(items: int = 50_000, rate: int = 1_000, steady_s: int = 10) -> lis
             router = ServiceProcess("router", env, Path(tmp)).start()
             try:
                 assert router.process is not None
-                seconds, counted, cpu_s = await _drain(
-                    store, items, timeout=items / 50 + 120, pid=router.process.pid
+                assert broker.pid is not None
+                meter = CpuMeter(
+                    pids={"router": router.process.pid, "tansu": broker.pid, "bench": os.getpid()},
+                    children={"classifier": router.process.pid},
+                    names={"postgres": "postgres"},
+                )
+                seconds, counted, cpu = await _drain(
+                    store, items, timeout=items / 50 + 120, meter=meter
                 )
                 steady = _items("steady", rate * steady_s)
                 sent = await _produce(broker.bootstrap_servers, steady, rate=rate)
@@ -185,10 +189,31 @@ async def run(items: int = 50_000, rate: int = 1_000, steady_s: int = 10) -> lis
         Figure("router peak RSS", rss, "MiB", None, higher=False),
         Figure(
             "router CPU time per item drained (user+sys, one instance)",
-            cpu_s * 1_000_000 / counted,
+            cpu["router"] * 1_000_000 / counted,
             "µs",
             None,
             higher=False,
+        ),
+        *(
+            Figure(
+                f"{label} CPU time per item drained, beside the router",
+                cpu[group] * 1_000_000 / counted,
+                "µs",
+                None,
+                higher=False,
+            )
+            for group, label in (
+                ("classifier", "classifier workers (2 processes)"),
+                ("postgres", "PostgreSQL backends"),
+                ("tansu", "broker (tansu)"),
+                ("bench", "bench process (polling)"),
+            )
+        ),
+        Figure(
+            "share of the machine's cores busy during the drain (all of the above)",
+            100 * sum(cpu.values()) / (seconds * (os.cpu_count() or 1)),
+            "%",
+            None,
         ),
     ]
 
