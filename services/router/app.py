@@ -78,11 +78,7 @@ def create_app(settings: RouterSettings | None = None) -> FastStream:
             relay,
             retry_max_s=settings.db_retry_max_s,
             match_policy=MatchPolicy(settings.name_threshold, settings.address_threshold),
-            follow_up=FollowUpPolicy(
-                fac_service=rules.dictionary.get("FAC").service,
-                rdr_code=rules.escalation.rdr_code,
-                window=dt.timedelta(days=settings.follow_up_days),
-            ),
+            follow_up=FollowUpPolicy.of(rules, dt.timedelta(days=settings.follow_up_days)),
             classifier=classifier,
         )
         crashes = CrashWatch(lambda: app.exit())

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from schemas import CustomerRecord, IntakeItem
+from schemas import CustomerRecord, IntakeItem, Task
 from schemas.dossiers import DossierCommand
 from schemas.topics import ACCOUNT_ACTIONS, DOSSIER_EVENTS, task_topic
 from services.common.logging import get_logger
@@ -23,12 +23,17 @@ from services.router.adapters.directory import DirectoryRepository
 from services.router.adapters.repository import DossierRepository
 from services.router.classifier import Classifier, ThreadClassifier
 from services.router.domain.classification import Classification
-from services.router.domain.commands import CommandEffects, DossierState, apply_command
+from services.router.domain.commands import (
+    CommandEffects,
+    CommandPolicy,
+    DossierState,
+    apply_command,
+)
 from services.router.domain.dossiers import DossierView, FollowUpPolicy, decide
 from services.router.domain.effects import Effects, plan
 from services.router.domain.identification import CandidateIndex, MatchPolicy
 from services.router.domain.rules import RuleSet
-from services.router.errors import UnknownDossier
+from services.router.errors import RequalifyConflict, UnknownDossier
 
 __all__ = ["COMMANDS_CONSUMER", "ITEMS_CONSUMER", "RouteOutcome", "RouterService"]
 
@@ -74,10 +79,12 @@ class RouterService:
         self._clock = clock
         self._retry_max_s = retry_max_s
         self._match_policy = match_policy or MatchPolicy()
-        self._follow_up = follow_up or FollowUpPolicy(
-            fac_service=rules.dictionary.get("FAC").service, rdr_code=rules.escalation.rdr_code
-        )
+        self._follow_up = follow_up or FollowUpPolicy.of(rules)
         self._dunning_types = frozenset(t.code for t in rules.dictionary.types if t.blocks_dunning)
+        self._command_policy = CommandPolicy(
+            dunning_types=self._dunning_types,
+            owners={t.code: t.service for t in rules.dictionary.types},
+        )
         self._publishing: asyncio.Task[None] | None = None
         self._unpublished: list[int] = []
 
@@ -204,7 +211,7 @@ class RouterService:
                 repo = DossierRepository(connection, postgres=self._store.is_postgres)
                 if await repo.is_processed(COMMANDS_CONSUMER, command.command_id):
                     return CommandEffects(outcome="duplicate"), []
-                row = await repo.get(command.dossier_id)
+                row = await repo.get(command.dossier_id, lock_customer=True)
                 if row is None:
                     raise UnknownDossier(command.dossier_id)
                 now = self._clock()
@@ -217,12 +224,20 @@ class RouterService:
                     needs_field_work=bool(row.needs_field_work),
                     customer_ref=row.customer_ref,
                     blocks_dunning=self._blocks_dunning(str(row.dossier_type)),
+                    service=str(row.service),
+                    sensitive=bool(row.sensitive),
                 )
-                effects = apply_command(state, command, now)
+                effects = apply_command(state, command, now, self._command_policy)
+                new_type = effects.updates.get("dossier_type", state.dossier_type)
+                if new_type != state.dossier_type and row.customer_key is not None:
+                    other = await repo.open_dossier_of(str(row.customer_key), str(new_type))
+                    if other is not None:
+                        raise RequalifyConflict(state.dossier_id, str(new_type), other)
                 if effects.updates:
                     await repo.update_dossier(command.dossier_id, effects.updates)
                 messages = [_event_message(e) for e in effects.events]
                 messages += [_account_message(a) for a in effects.account_actions]
+                messages += [_task_message(t) for t in effects.tasks]
                 written = await add_to_outbox(connection, messages, now)
                 await repo.mark_processed(
                     COMMANDS_CONSUMER,
@@ -315,16 +330,17 @@ def _account_message(action: BaseModel) -> OutboxMessage:
     return OutboxMessage(topic=ACCOUNT_ACTIONS, key=key, payload=action.model_dump_json())
 
 
+def _task_message(task: Task) -> OutboxMessage:
+    return OutboxMessage(
+        topic=task_topic(task.service),
+        key=task.dossier_id or task.item_id,
+        payload=task.model_dump_json(),
+    )
+
+
 def _messages(effects: Effects) -> list[OutboxMessage]:
     events = (effects.opened, effects.attached, effects.cancelled)
     messages = [_event_message(e) for e in events if e is not None]
-    messages += [
-        OutboxMessage(
-            topic=task_topic(task.service),
-            key=task.dossier_id or task.item_id,
-            payload=task.model_dump_json(),
-        )
-        for task in effects.tasks
-    ]
+    messages += [_task_message(task) for task in effects.tasks]
     messages += [_account_message(a) for a in effects.account_actions]
     return messages

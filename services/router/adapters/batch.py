@@ -14,7 +14,14 @@ __all__ = ["RoutingBatch"]
 
 @dataclass
 class RoutingBatch:
-    """Dossier rows, status updates, contact rows and processed ids of one batch."""
+    """Dossier rows, status updates, contact rows and processed ids of one batch.
+
+    A dossier this batch opens and a later item of the batch cancels is written
+    cancelled (no update of a row not yet written); status updates of dossiers
+    that already exist are written before the new rows, so that a request
+    cancelled and asked again in one batch never holds two open dossiers of one
+    type at once (the store's ``uq_dossiers_open_request``).
+    """
 
     consumer: str
     now: dt.datetime
@@ -22,6 +29,7 @@ class RoutingBatch:
     updates: list[tuple[str, dict[str, object]]] = field(default_factory=list)
     contacts: list[dict[str, object]] = field(default_factory=list)
     processed: list[dict[str, object]] = field(default_factory=list)
+    _opened: dict[str, dict[str, object]] = field(default_factory=dict, repr=False)
 
     def add(
         self, item: IntakeItem, customer_key: str | None, effects: Effects, outcome: str
@@ -33,32 +41,36 @@ class RoutingBatch:
             dossier_id, role = decision.dossier_id, "multi_contact"
         elif isinstance(decision, CancelRequest):
             dossier_id, role = decision.dossier.dossier_id, "cancellation"
-            self.updates.append((dossier_id, {"status": "cancelled", "closed_at": self.now}))
+            ended: dict[str, object] = {"status": "cancelled", "closed_at": self.now}
+            if (new_row := self._opened.get(dossier_id)) is not None:
+                new_row.update(ended)
+            else:
+                self.updates.append((dossier_id, ended))
         elif effects.opened is not None:
             opened = effects.opened
             dossier_id, role = opened.dossier_id, "initial"
-            self.dossiers.append(
-                {
-                    "dossier_id": dossier_id,
-                    "customer_key": None if item.internal else customer_key,
-                    "customer_ref": opened.customer_ref,
-                    "dossier_type": opened.dossier_type,
-                    "kind": opened.kind,
-                    "urgency": opened.urgency,
-                    "service": opened.service,
-                    "channel": opened.channel,
-                    "sensitive": ",".join(opened.sensitive),
-                    "needs_field_work": opened.needs_field_work,
-                    "identified": opened.identified,
-                    "identification": opened.identification,
-                    "status": "open",
-                    "item_id": item.item_id,
-                    "contact_date": item.received_at,
-                    "opened_at": self.now,
-                    "closed_at": None,
-                    "linked_dossier_id": opened.linked_dossier_id,
-                }
-            )
+            row: dict[str, object] = {
+                "dossier_id": dossier_id,
+                "customer_key": None if item.internal else customer_key,
+                "customer_ref": opened.customer_ref,
+                "dossier_type": opened.dossier_type,
+                "kind": opened.kind,
+                "urgency": opened.urgency,
+                "service": opened.service,
+                "channel": opened.channel,
+                "sensitive": ",".join(opened.sensitive),
+                "needs_field_work": opened.needs_field_work,
+                "identified": opened.identified,
+                "identification": opened.identification,
+                "status": "open",
+                "item_id": item.item_id,
+                "contact_date": item.received_at,
+                "opened_at": self.now,
+                "closed_at": None,
+                "linked_dossier_id": opened.linked_dossier_id,
+            }
+            self._opened[dossier_id] = row
+            self.dossiers.append(row)
         if dossier_id is not None:
             holder = effects.attached or effects.opened
             self.contacts.append(

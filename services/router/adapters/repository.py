@@ -103,12 +103,32 @@ class DossierRepository:
             for r in rows
         ]
 
-    async def get(self, dossier_id: str) -> DossierRow | None:
-        """One dossier row, locked for update on PostgreSQL."""
-        query = sa.select(dossiers).where(dossiers.c.dossier_id == dossier_id)
+    async def get(self, dossier_id: str, *, lock_customer: bool = False) -> DossierRow | None:
+        """One dossier row, locked for update on PostgreSQL.
+
+        With ``lock_customer``, the customer's lock is taken first, the one
+        routing holds while it reads and changes the customer's dossiers: a
+        command and a batch never act on one customer's dossiers at once (a
+        close committed while a batch cancels the dossier, say).
+        """
+        this = dossiers.c.dossier_id == dossier_id
+        query = sa.select(dossiers).where(this)
+        if self._postgres and lock_customer:
+            key = await self._db.scalar(sa.select(dossiers.c.customer_key).where(this))
+            if key is not None:
+                await self.lock_customer(str(key))
         if self._postgres:
             query = query.with_for_update()
         return (await self._db.execute(query)).first()
+
+    async def open_dossier_of(self, customer_key: str, dossier_type: str) -> str | None:
+        """The customer's open dossier of this type, if any (there is at most one)."""
+        c = dossiers.c
+        query = sa.select(c.dossier_id).where(
+            c.customer_key == customer_key, c.dossier_type == dossier_type, c.status == "open"
+        )
+        found = await self._db.scalar(query)
+        return None if found is None else str(found)
 
     async def insert_dossier(self, values: dict[str, object]) -> None:
         """Insert a new dossier row."""
@@ -185,11 +205,16 @@ class DossierRepository:
         return found
 
     async def save_batch(self, batch: RoutingBatch) -> None:
-        """Write a batch's dossiers, status changes, contacts and processed ids, set-wise."""
-        if batch.dossiers:
-            await self._db.execute(dossiers.insert(), batch.dossiers)
+        """Write a batch's status changes, dossiers, contacts and processed ids, set-wise.
+
+        Status changes first: a request cancelled then asked again in one batch
+        ends its old dossier before the new one of its type is inserted (at most
+        one open dossier per customer and type).
+        """
         for dossier_id, values in batch.updates:
             await self.update_dossier(dossier_id, values)
+        if batch.dossiers:
+            await self._db.execute(dossiers.insert(), batch.dossiers)
         if batch.contacts:
             await self._db.execute(dossier_contacts.insert(), batch.contacts)
         if batch.processed:

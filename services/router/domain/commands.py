@@ -2,15 +2,20 @@
 
 Close (4.15), cancel (5.1.7.2 a), reply sent (4.11), needs field work and
 awaiting a third party (4.12), requalify (5.1.6 NB). Each emits its event;
-closing or cancelling a dossier that blocks dunning unblocks it (4.13).
+closing or cancelling a dossier that blocks dunning unblocks it (4.13). A
+requalification into another type follows the type: it blocks or unblocks
+dunning when the new type does so and the old one did not (or the reverse), and
+hands a dossier that is not sensitive to the new type's owner with a task.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
-from schemas import AccountAction
+from schemas import AccountAction, Task
 from schemas.dossiers import (
     AwaitThirdParty,
     CancelDossier,
@@ -31,7 +36,7 @@ from schemas.dossiers import (
     Urgency,
 )
 
-__all__ = ["CommandEffects", "DossierState", "apply_command"]
+__all__ = ["CommandEffects", "CommandPolicy", "DossierState", "apply_command"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +51,16 @@ class DossierState:
     needs_field_work: bool
     customer_ref: str | None
     blocks_dunning: bool
+    service: str = "customer_service"
+    sensitive: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CommandPolicy:
+    """What the request dictionary says of each type: does it block dunning, who owns it."""
+
+    dunning_types: frozenset[str] = frozenset()
+    owners: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +76,16 @@ class CommandEffects:
     updates: dict[str, object] = field(default_factory=dict)
     events: tuple[DossierEvent, ...] = ()
     account_actions: tuple[AccountAction, ...] = ()
+    tasks: tuple[Task, ...] = ()
     outcome: str = "applied"
 
 
-def apply_command(state: DossierState, command: DossierCommand, now: dt.datetime) -> CommandEffects:
+def apply_command(
+    state: DossierState,
+    command: DossierCommand,
+    now: dt.datetime,
+    policy: CommandPolicy | None = None,
+) -> CommandEffects:
     """Apply one command to a dossier; a command on an ended dossier changes nothing."""
     if state.status != "open":
         return CommandEffects(outcome=f"ignored: dossier {state.status}")
@@ -100,7 +121,7 @@ def apply_command(state: DossierState, command: DossierCommand, now: dt.datetime
         )
     if isinstance(command, RequireFieldWork):
         return _requalify(state, ids, now, needs_field_work=True, reason="intervention terrain")
-    return _requalify_to(state, command, ids, now)
+    return _requalify_to(state, command, ids, now, policy or CommandPolicy())
 
 
 def _end(
@@ -138,9 +159,13 @@ def _end(
 
 
 def _requalify_to(
-    state: DossierState, command: RequalifyDossier, ids: _Ids, now: dt.datetime
+    state: DossierState,
+    command: RequalifyDossier,
+    ids: _Ids,
+    now: dt.datetime,
+    policy: CommandPolicy,
 ) -> CommandEffects:
-    return _requalify(
+    effects = _requalify(
         state,
         ids,
         now,
@@ -148,6 +173,49 @@ def _requalify_to(
         kind=command.kind or state.kind,
         urgency=command.urgency or state.urgency,
         reason=command.reason,
+    )
+    new_type = str(effects.updates["dossier_type"])
+    if new_type == state.dossier_type:
+        return effects
+    why = f"dossier requalifié {state.dossier_type} → {new_type}"
+    actions: tuple[AccountAction, ...] = ()
+    blocks = new_type in policy.dunning_types
+    if blocks != state.blocks_dunning and state.customer_ref:
+        # 4.13: dunning is blocked while a Facture/Règlement/Dégrèvement/RDR request is open
+        action: Literal["block_dunning", "unblock_dunning"] = (
+            "block_dunning" if blocks else "unblock_dunning"
+        )
+        actions = (
+            AccountAction(
+                action_id=f"{ids.event_id}:{action}",
+                action=action,
+                customer_ref=state.customer_ref,
+                dossier_id=state.dossier_id,
+                occurred_at=now,
+                reason=f"{why} (4.13)",
+            ),
+        )
+    updates = dict(effects.updates)
+    tasks: tuple[Task, ...] = ()
+    owner = policy.owners.get(new_type)
+    if owner and owner != state.service and not state.sensitive:  # 5.1.4: sensitive stays
+        updates["service"] = owner
+        tasks = (
+            Task(
+                task_id=f"{ids.event_id}:handle_request",
+                dossier_id=state.dossier_id,
+                service=owner,
+                action="handle_request",
+                created_at=now,
+                dossier_type=new_type,
+                kind=updates["kind"],  # type: ignore[arg-type]
+                urgency=updates["urgency"],  # type: ignore[arg-type]
+                customer_ref=state.customer_ref,
+                reasons=(f"{why}: nouveau service {owner} (5.1.6 NB)",),
+            ),
+        )
+    return CommandEffects(
+        updates=updates, events=effects.events, account_actions=actions, tasks=tasks
     )
 
 

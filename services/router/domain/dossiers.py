@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from schemas import IntakeItem, SenderHints
 from services.router.domain.classification import Classification
 from services.router.domain.identification import Identification
+from services.router.domain.rules import RuleSet
 
 __all__ = [
     "AttachToDossier",
@@ -52,6 +53,20 @@ class FollowUpPolicy:
     fac_service: str = "customer_service"
     rdr_code: str = "RDR"
     window: dt.timedelta = dt.timedelta(days=60)
+    fallback_code: str = "INFO"  # the type of a contact that names no request (4.6)
+    fallback_service: str = "customer_service"
+
+    @classmethod
+    def of(cls, rules: RuleSet, window: dt.timedelta = dt.timedelta(days=60)) -> FollowUpPolicy:
+        """The policy the rules imply: FAC's owner, the RDR code, the fallback type."""
+        fallback = rules.dictionary.get(rules.dictionary.fallback)
+        return cls(
+            fac_service=rules.dictionary.get("FAC").service,
+            rdr_code=rules.escalation.rdr_code,
+            window=window,
+            fallback_code=fallback.code,
+            fallback_service=fallback.service,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,13 +147,75 @@ def decide(
         return OpenDossier(new_id, ("nouvelle demande (4.6)",))
     open_ones = [d for d in dossiers if d.status == "open"]
     same = [d for d in open_ones if d.dossier_type == classification.dossier_type]
-    if classification.cancellation and (same or len(open_ones) == 1):
-        target = (same or open_ones)[0]
-        return CancelRequest(target, (f"annulation du dossier {target.dossier_type} (5.1.7.2 a)",))
+    if classification.cancellation:
+        return _cancel(item, classification, dossiers, policy, new_id)
     if same:
         why = f"multi-contact: dossier {classification.dossier_type} ouvert (4.8)"
         return AttachToDossier(same[0].dossier_id, (why,))
     return _follow_up(item, classification, dossiers, policy, new_id)
+
+
+def _cancel(
+    item: IntakeItem,
+    classification: Classification,
+    dossiers: Sequence[DossierView],
+    policy: FollowUpPolicy,
+    new_id: str,
+) -> CancelRequest | OpenDossier:
+    """Cancel the open request the customer names (5.1.7.2 a); else leave it to a person.
+
+    The request is the open dossier of the contact's type; a contact that names
+    no type (the fallback) cancels the customer's only open dossier. A
+    cancellation that names another request than the open ones, that could
+    mean several, or that finds nothing open (already closed, or not routed
+    yet) cancels nothing and opens no new request of that type (which would
+    block dunning, 4.13): a dossier of the fallback type, for an adviser to
+    check with the customer, linked to the latest closed dossier of that type.
+    """
+    open_ones = [d for d in dossiers if d.status == "open"]
+    same = [d for d in open_ones if d.dossier_type == classification.dossier_type]
+    unnamed = classification.dossier_type == policy.fallback_code
+    if same or (unnamed and len(open_ones) == 1):
+        target = (same or open_ones)[0]
+        return CancelRequest(target, (f"annulation du dossier {target.dossier_type} (5.1.7.2 a)",))
+    if unnamed and not open_ones:
+        why = "annulation sans demande ouverte: à vérifier par un conseiller (5.1.7.2 a)"
+    elif unnamed:
+        why = "annulation ambiguë (plusieurs demandes ouvertes): à vérifier (5.1.7.2 a)"
+    else:
+        why = (
+            f"annulation d'une demande {classification.dossier_type} sans dossier ouvert "
+            "de ce type: à vérifier par un conseiller (5.1.7.2 a)"
+        )
+    closed = _recently_closed(item, dossiers, policy)
+    link = next((d for d in closed if d.dossier_type == classification.dossier_type), None)
+    keep = bool(classification.sensitive) or classification.urgency == "urgent"
+    requalified = dataclasses.replace(
+        classification,
+        dossier_type=policy.fallback_code,
+        kind="demande",
+        service=classification.service if keep else policy.fallback_service,
+        needs_field_work=False,
+        blocks_dunning=False,
+    )
+    return OpenDossier(
+        new_id,
+        (why,),
+        linked_dossier_id=link.dossier_id if link else None,
+        requalified=requalified,
+    )
+
+
+def _recently_closed(
+    item: IntakeItem, dossiers: Sequence[DossierView], policy: FollowUpPolicy
+) -> list[DossierView]:
+    """The customer's dossiers closed within the follow-up window, latest first (4.9)."""
+    since = item.received_at - policy.window
+    return sorted(
+        (d for d in dossiers if d.status == "closed" and d.closed_at and d.closed_at >= since),
+        key=lambda d: d.closed_at or since,
+        reverse=True,
+    )
 
 
 def _follow_up(
@@ -147,19 +224,18 @@ def _follow_up(
     dossiers: Sequence[DossierView],
     policy: FollowUpPolicy,
     new_id: str,
-) -> OpenDossier:
-    since = item.received_at - policy.window
-    closed = sorted(
-        (d for d in dossiers if d.status == "closed" and d.closed_at and d.closed_at >= since),
-        key=lambda d: d.closed_at or since,
-        reverse=True,
-    )
+) -> OpenDossier | AttachToDossier:
+    closed = _recently_closed(item, dossiers, policy)
     if classification.dossier_type == policy.rdr_code:
         latest = closed[0].dossier_id if closed else None
         return OpenDossier(new_id, ("escalade: dossier RDR (4.9 NB)",), linked_dossier_id=latest)
     same_type = [d for d in closed if d.dossier_type == classification.dossier_type]
     complaint = classification.kind == "reclamation"
     if classification.dossier_type == policy.fac_code or (complaint and same_type):
+        open_fac = [d for d in dossiers if d.status == "open" and d.dossier_type == policy.fac_code]
+        if open_fac:  # the complaint already has its FAC dossier: one more contact (4.8)
+            why = f"multi-contact: réclamation après clôture, dossier {policy.fac_code} ouvert"
+            return AttachToDossier(open_fac[0].dossier_id, (f"{why} (4.8, 4.9)",))
         candidates = same_type or closed
         link = candidates[0] if candidates else None
         # A sensitive or urgent complaint keeps the queue that must act first.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import TypeVar
 
@@ -19,7 +20,7 @@ from schemas.dossiers import (
     RequireFieldWork,
 )
 from services.router.domain.classification import Classification
-from services.router.domain.commands import DossierState, apply_command
+from services.router.domain.commands import CommandPolicy, DossierState, apply_command
 from services.router.domain.dossiers import (
     AttachToDossier,
     DossierView,
@@ -257,3 +258,53 @@ def test_commands_on_an_ended_dossier_change_nothing() -> None:
     )
     effects = apply_command(closed, _cmd(CloseDossier, command_id="c7"), NOW)
     assert (effects.events, effects.updates, effects.outcome) == ((), {}, "ignored: dossier closed")
+
+
+POLICY = CommandPolicy(
+    dunning_types=frozenset({"FACTURE", "REGLEMENT", "DEGREVEMENT", "RDR"}),
+    owners={"FACTURE": "billing", "INFO": "customer_service", "FUITE": "field_ops"},
+)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "action", "owner"),
+    [
+        pytest.param("FACTURE", "INFO", "unblock_dunning", "customer_service", id="out-of-a-blocking-type"),
+        pytest.param("INFO", "FACTURE", "block_dunning", "billing", id="into-a-blocking-type"),
+        pytest.param("INFO", "FUITE", None, "field_ops", id="neither-blocks"),
+        pytest.param("FACTURE", "FACTURE", None, None, id="same-type"),
+    ],
+)  # fmt: skip
+def test_requalifying_into_another_type_follows_its_dunning_and_its_owner(
+    old: str, new: str, action: str | None, owner: str | None
+) -> None:
+    """4.13: dunning stays blocked exactly while a blocking request is open; 5.1.6 NB: the
+    requalified dossier goes to its new type's owner."""
+    state = dataclasses.replace(
+        STATE,
+        dossier_type=old,
+        blocks_dunning=old in POLICY.dunning_types,
+        service=POLICY.owners[old],
+    )
+    command = _cmd(RequalifyDossier, command_id="rq1", dossier_type=new, reason="erreur")
+    effects = apply_command(state, command, NOW, POLICY)
+    assert [a.action for a in effects.account_actions] == ([action] if action else [])
+    assert all(a.action_id == f"DOS-A:rq1:{a.action}" for a in effects.account_actions)
+    assert effects.updates.get("service") == owner
+    assert [(t.service, t.action, t.dossier_type) for t in effects.tasks] == (
+        [(owner, "handle_request", new)] if owner else []
+    )
+    # closing afterwards unblocks only what the dossier's type now blocks
+    after = dataclasses.replace(state, dossier_type=new, blocks_dunning=new in POLICY.dunning_types)
+    closing = apply_command(after, _cmd(CloseDossier, command_id="c9"), NOW, POLICY)
+    unblocks = [a.action for a in closing.account_actions]
+    assert unblocks == (["unblock_dunning"] if new in POLICY.dunning_types else [])
+
+
+def test_a_sensitive_dossier_keeps_its_team_when_requalified() -> None:
+    state = dataclasses.replace(STATE, service="sensitive_mail", sensitive=True)
+    command = _cmd(RequalifyDossier, command_id="rq2", dossier_type="INFO", reason="r")
+    effects = apply_command(state, command, NOW, POLICY)
+    assert "service" not in effects.updates
+    assert effects.tasks == ()
+    assert [a.action for a in effects.account_actions] == ["unblock_dunning"]

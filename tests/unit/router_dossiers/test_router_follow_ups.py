@@ -56,6 +56,10 @@ def _with(**changes: object) -> Classification:
         pytest.param(_with(cancellation=True, dossier_type="INFO"), [_view("D1", "COMPTEUR", "open")], CancelRequest, "D1", id="cancel-the-only-open-one"),
         pytest.param(_with(cancellation=True, dossier_type="INFO"), [_view("D1", "COMPTEUR", "open"), _view("D2", "FACTURE", "open")], OpenDossier, None, id="cancel-ambiguous-opens-for-a-person"),
         pytest.param(_with(cancellation=True), [], OpenDossier, None, id="nothing-to-cancel"),
+        pytest.param(_with(cancellation=True, dossier_type="MENSUALISATION"), [_view("D1", "FUITE", "open")], OpenDossier, None, id="cancel-names-another-request-than-the-open-one"),
+        pytest.param(_with(cancellation=True, dossier_type="FACTURE"), [_view("D1", "FACTURE", "closed", 4)], OpenDossier, "D1", id="cancel-after-closure-links-the-closed-one"),
+        pytest.param(_with(), [_view("D1", "FUITE", "closed", 10), _view("D2", "FAC", "open")], AttachToDossier, "D2", id="second-complaint-after-closure-joins-the-open-fac"),
+        pytest.param(_with(dossier_type="FAC"), [_view("D2", "FAC", "open")], AttachToDossier, "D2", id="fac-cues-join-the-open-fac"),
         pytest.param(_with(), [_view("D1", "FUITE", "open")], AttachToDossier, "D1", id="multicontact"),
         pytest.param(_with(), [_view("D1", "FUITE", "closed", 10)], OpenDossier, "D1", id="complaint-after-closure-is-fac"),
         pytest.param(_with(), [_view("D1", "FUITE", "closed", 90)], OpenDossier, None, id="closure-too-old"),
@@ -116,3 +120,31 @@ def test_unidentified_sender_never_cancels_or_attaches() -> None:
         ITEM, _with(cancellation=True), nobody, [_view("D1", "FUITE", "open")], POLICY
     )
     assert isinstance(decision, OpenDossier)
+
+
+@pytest.mark.parametrize(
+    "dossiers",
+    [
+        pytest.param([], id="nothing-open"),
+        pytest.param([_view("D1", "FUITE", "open")], id="another-request-open"),
+        pytest.param([_view("D1", "FACTURE", "closed", 4, dunning=True)], id="already-closed"),
+    ],
+)
+def test_cancellation_that_cancels_nothing_opens_no_request_of_its_type(
+    dossiers: list[DossierView],
+) -> None:
+    """5.1.7.2 a: "j'annule ma demande de facture" with no open FACTURE dossier must not
+    cancel another request, nor open a FACTURE dossier that blocks dunning (4.13)."""
+    cancelling = _with(dossier_type="FACTURE", service="billing", cancellation=True)
+    decision = decide(ITEM, cancelling, CUSTOMER, dossiers, POLICY)
+    assert isinstance(decision, OpenDossier)
+    effects = plan(ITEM, cancelling, CUSTOMER, decision, NOW)
+    assert effects.cancelled is None
+    assert effects.opened is not None
+    assert (effects.opened.dossier_type, effects.opened.kind, effects.opened.service) == (
+        "INFO",
+        "demande",
+        "customer_service",
+    )
+    assert effects.account_actions == ()
+    assert any("à vérifier" in reason for reason in decision.reasons)
