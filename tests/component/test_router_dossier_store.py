@@ -93,7 +93,7 @@ async def test_a_request_cancelled_and_asked_again_in_one_batch(store: Store) ->
     assert [o.outcome for o in outcomes] == ["cancelled", "opened"]
     assert outcomes[0].dossier_id == opened.dossier_id
     found = await _dossiers(store)
-    assert found[opened.dossier_id] == ("FACTURE", "cancelled")
+    assert found[str(opened.dossier_id)] == ("FACTURE", "cancelled")
     assert found[str(outcomes[1].dossier_id)] == ("FACTURE", "open")
 
 
