@@ -1,5 +1,6 @@
 """Dossier rules that only the store can prove: the one-open-dossier-per-type index,
-the customer lock, what a requalification does to dunning (SQLite and PostgreSQL)."""
+the customer lock, what a requalification does to dunning, the directory's candidates
+(SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,15 @@ from collections.abc import Collection
 import pytest
 import sqlalchemy as sa
 
-from schemas import IntakeItem, SenderHints
+from schemas import IntakeItem, PostalAddress, SenderHints
 from schemas.dossiers import CloseDossier, RequalifyDossier
 from schemas.topics import ACCOUNT_ACTIONS, DOSSIER_EVENTS
 from services.common.outbox import OutboxRelay
 from services.common.store import Store
 from services.common.store.tables import dossiers, outbox
+from services.router.adapters.directory import DirectoryRepository
 from services.router.adapters.repository import DossierRepository
+from services.router.adapters.tables import customers
 from services.router.errors import RequalifyConflict
 from services.router.rules_loader import load_rules
 from services.router.service import RouterService
@@ -172,3 +175,47 @@ async def test_a_command_waits_for_the_batch_that_holds_its_customer(store: Stor
     effects = await asyncio.wait_for(closing, 10)
     assert effects.outcome == "ignored: dossier cancelled"
     assert effects.events == ()
+
+
+async def test_an_exact_match_is_never_crowded_out_by_a_busy_postcode(store: Store) -> None:
+    """A letter signed with a name in a postcode of many accounts used to fill the
+    candidates' cap, and a batched e-mail sender known by address became unidentified."""
+    rows = [
+        {
+            "customer_ref": f"4{n:08d}",
+            "first_name": "Alix",
+            "last_name": f"Nom{n}",
+            "email": None,
+            "address_line": f"{n} rue de la Gare",
+            "postcode": "75015",
+            "city": "Paris",
+            "updated_at": T0,
+        }
+        for n in range(30)
+    ]
+    rows.append(
+        {
+            "customer_ref": "500000001",
+            "first_name": "Camille",
+            "last_name": "Exemple",
+            "email": "camille.exemple@example.test",
+            "address_line": "1 place Bellecour",
+            "postcode": "69001",
+            "city": "Lyon",
+            "updated_at": T0,
+        }
+    )
+    async with store.transaction() as connection:
+        await connection.execute(customers.insert(), rows)
+    letter = SenderHints(
+        last_name="Martin", postal_address=PostalAddress(lines=("3 rue Z",), postcode="75015")
+    )
+    mail = SenderHints(email="camille.exemple@example.test")
+
+    async with store.engine.connect() as connection:
+        found = await DirectoryRepository(connection).candidates([letter, mail], limit=10)
+
+    refs = [entry.customer_ref for entry in found]
+    assert "500000001" in refs
+    assert len([ref for ref in refs if ref.startswith("4")]) == 10
+    assert len(set(refs)) == len(refs)

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas import CustomerRecord, SenderHints
+from services.common.logging import get_logger
 from services.router.adapters.repository import among
 from services.router.adapters.tables import customers
 from services.router.domain.identification import DirectoryEntry
 
 __all__ = ["DirectoryRepository"]
+
+log = get_logger(__name__)
 
 
 class DirectoryRepository:
@@ -24,7 +28,13 @@ class DirectoryRepository:
     async def candidates(
         self, hints: Iterable[SenderHints], limit: int = 5000
     ) -> list[DirectoryEntry]:
-        """Accounts sharing a reference, e-mail, mobile or postcode with any of the contacts."""
+        """Accounts sharing a reference, e-mail, mobile or postcode with any of the contacts.
+
+        Reference, e-mail and mobile matches are all returned; accounts found by
+        postcode only (for name + address matching) are capped at ``limit``
+        (logged when the cap is reached), so that one letter from a busy
+        postcode never pushes another contact's exact match out of the batch.
+        """
         refs, emails, mobiles, postcodes = set(), set(), set(), set()
         for hint in hints:
             if hint.customer_ref:
@@ -36,21 +46,27 @@ class DirectoryRepository:
             if hint.postal_address and hint.postal_address.postcode and hint.last_name:
                 postcodes.add(hint.postal_address.postcode)
         c = customers.c
-        pairs = (
-            (c.customer_ref, refs),
-            (c.email, emails),
-            (c.mobile, mobiles),
-            (c.postcode, postcodes),
-        )
         postgres = self._db.dialect.name == "postgresql"
-        conditions = [
-            among(column, values, postgres=postgres) for column, values in pairs if values
+        exact = [
+            among(column, values, postgres=postgres)
+            for column, values in ((c.customer_ref, refs), (c.email, emails), (c.mobile, mobiles))
+            if values
         ]
-        if not conditions:
-            return []
-        rows = (
-            await self._db.execute(sa.select(customers).where(sa.or_(*conditions)).limit(limit))
-        ).all()
+        rows: list[sa.Row[Any]] = []
+        if exact:  # a handful of rows per contact: never cut, whatever else the batch holds
+            rows += (await self._db.execute(sa.select(customers).where(sa.or_(*exact)))).all()
+        if postcodes:  # name + address: a busy postcode holds tens of thousands of accounts
+            query = (
+                sa.select(customers)
+                .where(among(c.postcode, postcodes, postgres=postgres))
+                .order_by(c.customer_ref)
+                .limit(limit)
+            )
+            by_address = (await self._db.execute(query)).all()
+            if len(by_address) >= limit:
+                log.warning("directory.candidates_cut", postcodes=len(postcodes), limit=limit)
+            rows += by_address
+        unique = {r.customer_ref: r for r in rows}
         return [
             DirectoryEntry(
                 customer_ref=r.customer_ref,
@@ -61,7 +77,7 @@ class DirectoryRepository:
                 postcode=r.postcode,
                 address_line=r.address_line,
             )
-            for r in rows
+            for r in unique.values()
         ]
 
     async def save(self, record: CustomerRecord) -> str:
