@@ -227,8 +227,16 @@ def _follow_up(
 ) -> OpenDossier | AttachToDossier:
     closed = _recently_closed(item, dossiers, policy)
     if classification.dossier_type == policy.rdr_code:
-        latest = closed[0].dossier_id if closed else None
-        return OpenDossier(new_id, ("escalade: dossier RDR (4.9 NB)",), linked_dossier_id=latest)
+        # The escalated request: one still open (the customer did not wait for its answer),
+        # else the latest closed one.
+        rdr = policy.rdr_code
+        still_open = [d for d in dossiers if d.status == "open" and d.dossier_type != rdr]
+        escalated = next(iter(still_open or closed), None)
+        return OpenDossier(
+            new_id,
+            ("escalade: dossier RDR (4.9 NB)",),
+            linked_dossier_id=escalated.dossier_id if escalated else None,
+        )
     same_type = [d for d in closed if d.dossier_type == classification.dossier_type]
     complaint = classification.kind == "reclamation"
     if classification.dossier_type == policy.fac_code or (complaint and same_type):

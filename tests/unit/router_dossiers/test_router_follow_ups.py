@@ -66,6 +66,7 @@ def _with(**changes: object) -> Classification:
         pytest.param(_with(kind="demande"), [_view("D1", "FUITE", "closed", 10)], OpenDossier, None, id="request-after-closure-is-new"),
         pytest.param(_with(dossier_type="FAC"), [_view("D9", "INDEX", "closed", 5)], OpenDossier, "D9", id="fac-cues-link-latest-closed"),
         pytest.param(_with(dossier_type="RDR", service="escalations"), [_view("D3", "FACTURE", "closed", 20)], OpenDossier, "D3", id="rdr-linked"),
+        pytest.param(_with(dossier_type="RDR", service="escalations"), [_view("D3", "FACTURE", "closed", 20), _view("D4", "FACTURE", "open")], OpenDossier, "D4", id="rdr-linked-to-the-request-still-open"),
     ],
 )  # fmt: skip
 def test_follow_up_decisions(
