@@ -40,7 +40,6 @@ from services.sla_watch.domain import (
     Effects,
     PublishDeadline,
     SlaPolicy,
-    apply,
     due_actions,
     fold,
     holding_effects,
@@ -59,7 +58,7 @@ class Outcome:
     """What consuming one event did, for logs."""
 
     dossier_id: str
-    outcome: str  # applied | duplicate | unknown_dossier
+    outcome: str  # applied | duplicate | awaiting_opening
     actions: tuple[str, ...] = ()
 
 
@@ -106,8 +105,11 @@ class SlaWatchService:
     async def record(self, event: DossierEvent) -> Outcome:
         """Fold one dossier event into its deadline and act on it, once per event id (4.12).
 
-        Rule: events before the dossier's opening are recorded and skipped; an
-        event the rules cannot fold is poison (``UnprocessableDossier``, DLQ).
+        Rule: an event that arrives before the dossier's opening is kept in the
+        dossier's log (status ``awaiting_opening``, never scheduled) and folded,
+        in the order things happened, once the opening arrives: a closure
+        published before its opening still ends the deadline. An event the rules
+        cannot fold is poison (``UnprocessableDossier``, DLQ).
         """
 
         if self._writer.emitted(event.event_id):  # our own event coming back: no store round trip
@@ -123,9 +125,12 @@ class SlaWatchService:
                 stored = await repo.load(event.dossier_id)
                 try:
                     previous = stored.events() if stored is not None else ()
-                    state = apply(fold(previous, self.policy), event, self.policy)
+                    state = fold((*previous, event), self.policy)
                     if state is None:
-                        outcome = Outcome(event.dossier_id, "unknown_dossier")
+                        await repo.save_awaiting_opening(
+                            event.dossier_id, (*previous, event), now, new=stored is None
+                        )
+                        outcome = Outcome(event.dossier_id, "awaiting_opening")
                     else:
                         kinds, written = await self._settle(
                             connection, (*previous, event), state, now, new=stored is None

@@ -72,6 +72,9 @@ class QueuedMail:
     message_id: str
 
 
+AWAITING_OPENING = "awaiting_opening"  # events of a dossier whose opening has not arrived
+
+
 class SlaRepository:
     """Reads and writes sla_watch's rows inside one transaction the caller owns."""
 
@@ -204,6 +207,19 @@ class SlaRepository:
                 .values({column: sa.bindparam(f"b_{column}") for column in columns})
             )
             await self._db.execute(statement, updates)
+
+    async def save_awaiting_opening(
+        self, dossier_id: str, events: Sequence[DossierEvent], now: dt.datetime, *, new: bool
+    ) -> None:
+        """Keep events that arrived before the dossier's opening (no deadline, no check)."""
+        summary = Summary(
+            status=AWAITING_OPENING,
+            deadline_id=None,
+            due_at=None,
+            holding_mail_at=None,
+            next_check_at=None,
+        )
+        await self.save_many([DossierRow(dossier_id, events, summary, new)], now)
 
     async def park(self, dossier_id: str, reason: str, now: dt.datetime) -> None:
         """Take a dossier the rules cannot handle off the schedule, with the reason."""

@@ -116,6 +116,8 @@ class DeadlineState:
     applied: frozenset[str] = frozenset()
     dossier_type: str | None = None
     linked_dossier_id: str | None = None
+    # a third party's answer delivered before its wait: ends the next wait begun before it
+    early_answer: dt.datetime | None = None
 
     @property
     def deadline_id(self) -> str:
@@ -266,14 +268,26 @@ def _pause(state: DeadlineState, event: ThirdPartyAwaited, policy: SlaPolicy) ->
         return state
     pause = Pause(paused_at=event.occurred_at, third_party=event.third_party)
     state = replace(state, status="paused", pauses=(*state.pauses, pause))
+    answered, state = state.early_answer, replace(state, early_answer=None)
+    if answered is not None and answered >= event.occurred_at:
+        return _resume_at(state, answered, policy)  # its answer came first: the wait is over
     return _reschedule(state, policy, "attente de l'accord d'un tiers (4.12)")
 
 
 def _resume(state: DeadlineState, event: ThirdPartyReceived, policy: SlaPolicy) -> DeadlineState:
+    if state.status == "running" and state.early_answer is None:
+        # Delivered before the wait it ends (two router instances, a late publication):
+        # kept for that wait, which would otherwise stay paused for ever.
+        state = replace(state, early_answer=event.occurred_at)
+        return _note(state, "accord d'un tiers reçu avant son attente : gardé pour elle")
     if state.status != "paused":
         return state
+    return _resume_at(state, event.occurred_at, policy)
+
+
+def _resume_at(state: DeadlineState, answered: dt.datetime, policy: SlaPolicy) -> DeadlineState:
     last = state.pauses[-1]
-    resumed = replace(last, resumed_at=max(event.occurred_at, last.paused_at))
+    resumed = replace(last, resumed_at=max(answered, last.paused_at))
     state = replace(state, status="running", pauses=(*state.pauses[:-1], resumed))
     return _reschedule(state, policy, "accord du tiers reçu : reprise avec le temps restant")
 
@@ -334,11 +348,19 @@ def apply(
 
 
 def fold(events: Iterable[DossierEvent], policy: SlaPolicy) -> DeadlineState | None:
-    """Fold a dossier's events, oldest first, into its deadline state (4.12).
+    """Fold a dossier's events into its deadline state (4.12), the opening first.
 
-    Rule: the same as applying ``apply`` to each event in turn from no state.
+    Rule: the same as applying ``apply`` to each event in turn from no state,
+    the opening first, then the others in the order they arrived. Kafka may
+    deliver a dossier's events out of order (two router instances, a row a
+    failed publication left published after later ones): a closure or a reply
+    that arrives before the opening still ends the deadline once it comes (it
+    used to be dropped, and the closed dossier got its holding mail and
+    breach), and a third party's answer that arrives before its wait ends that
+    wait (see ``early_answer``). Arrival order, not ``occurred_at``, orders the
+    rest: the router's instances stamp events with their own clocks.
     """
     state: DeadlineState | None = None
-    for event in events:
+    for event in sorted(events, key=lambda e: not isinstance(e, DossierOpened)):
         state = apply(state, event, policy)
     return state

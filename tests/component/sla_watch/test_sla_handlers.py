@@ -237,15 +237,46 @@ async def test_sla_calls_suspensions_breaches_and_the_dossiers_that_get_nothing(
     ]
 
 
-async def test_sla_events_of_an_unknown_dossier_are_recorded_and_skipped(
+async def test_sla_events_that_arrive_before_their_opening_still_count(
     harness: Harness,
 ) -> None:
-    await harness.publish(replied("D-NEVER-OPENED", MONDAY))
+    """The router's outbox may publish a row a failed publication left after later ones:
+    a closure, or a third party's answer, can arrive before the opening or the wait it
+    ends. They used to be skipped: the closed dossier got its holding mail and breach,
+    the answered wait stayed paused for ever."""
+    await harness.publish(closed("D-CLOSED-FIRST", at(9, 9)))
+    await harness.publish(
+        third_party("D-ANSWERED-FIRST", at(10, 9), received=True),
+        third_party("D-ANSWERED-FIRST", at(9, 9)),
+    )
     await _quiet()
+    assert await _statuses(harness) == {
+        "D-CLOSED-FIRST": "awaiting_opening",
+        "D-ANSWERED-FIRST": "awaiting_opening",
+    }
+
+    await harness.publish(opened("D-CLOSED-FIRST", MONDAY), opened("D-ANSWERED-FIRST", MONDAY))
+    await _until(lambda: "deadline_set" in harness.seen.types("D-ANSWERED-FIRST"))
+    assert await _statuses(harness) == {
+        "D-CLOSED-FIRST": "closed",
+        "D-ANSWERED-FIRST": "running",
+    }
+    # one working day of waiting: due Tuesday 16 June, its holding mail the day before
+    harness.clock.set(at(15, 10))
+    await _until(lambda: "holding_mail_sent" in harness.seen.types("D-ANSWERED-FIRST"))
+    harness.clock.set(at(16, 10))
+    await _until(lambda: "sla_breached" in harness.seen.types("D-ANSWERED-FIRST"))
+    await _quiet()
+    assert harness.seen.types("D-CLOSED-FIRST") == ["dossier_closed", "dossier_opened"]
+    assert [
+        mail["Subject"] for mail in harness.sink.parsed() if "D-CLOSED-FIRST" in mail["Subject"]
+    ] == []
+
+
+async def _statuses(harness: Harness) -> dict[str, str]:
+    query = sa.select(sla_dossiers.c.dossier_id, sla_dossiers.c.status)
     async with harness.store.engine.connect() as connection:
-        count = await connection.scalar(sa.select(sa.func.count()).select_from(sla_dossiers))
-    assert count == 0
-    assert harness.seen.types("D-NEVER-OPENED") == ["reply_sent"]
+        return {r.dossier_id: r.status for r in (await connection.execute(query)).all()}
 
 
 async def test_sla_a_bad_record_is_dead_lettered_and_the_others_still_folded(

@@ -331,8 +331,9 @@ def test_sla_repeated_events_change_nothing() -> None:
     )
     assert replace(again, applied=first.applied) == first
     opening = opened("D1", paris(MONDAY, 10))
-    resumed = run(opening, received(paris("2026-06-09")))
-    assert replace(resumed, applied=frozenset({opening.event_id})) == run(opening)
+    resumed = run(opening, received(paris("2026-06-09")))  # no wait yet: kept for one
+    assert (resumed.status, resumed.due_at) == ("running", run(opening).due_at)
+    assert resumed.early_answer == paris("2026-06-09")
 
 
 def test_sla_redelivered_events_are_applied_once() -> None:
@@ -388,3 +389,27 @@ def test_sla_policy_parses_settings_values_and_is_frozen() -> None:
     with pytest.raises(ValidationError, match="frozen"):
         policy.letter_working_days = 7  # type: ignore[misc]
     assert DailyWindow(start=dt.time(8), end=dt.time(19)) == POLICY.sending_window
+
+
+def test_sla_events_delivered_before_the_opening_count_once_it_arrives() -> None:
+    """Kafka may deliver a closure before the opening (two router instances, a late
+    publication): folded after the opening, it still ends the deadline."""
+    closure = DossierClosed(**event_fields("D1", paris("2026-06-09", 10), "closed"))
+    state = fold([closure, opened("D1", paris(MONDAY, 10))], POLICY)
+    assert state is not None
+    assert (state.status, state.deadline) == ("closed", None)
+
+
+def test_sla_an_answer_delivered_before_its_wait_ends_that_wait() -> None:
+    state = run(
+        opened("D1", paris(MONDAY, 10)),
+        received(paris("2026-06-11", 10)),
+        awaited(paris("2026-06-10", 10)),
+    )
+    assert (state.status, state.due_at) == ("running", paris("2026-06-16", 10))  # one day paused
+    stray = run(
+        opened("D1", paris(MONDAY, 10)),
+        received(paris("2026-06-09", 10)),
+        awaited(paris("2026-06-10", 10)),  # a later wait: not the one that answer ended
+    )
+    assert (stray.status, stray.due_at) == ("paused", None)
