@@ -5,6 +5,7 @@ from __future__ import annotations
 from services.common.dlq import PoisonMessage
 
 __all__ = [
+    "UNFOLDABLE",
     "ClockError",
     "MailDeferred",
     "MailError",
@@ -26,6 +27,12 @@ class SettingsError(SlaWatchError, ValueError):
 
 class ClockError(SlaWatchError, ValueError):
     """The clock file is missing or does not hold an aware ISO-8601 instant."""
+
+
+# What the deadline rules raise on events they cannot fold: a contract value they do not
+# know (ValueError, pydantic's ValidationError), a date the calendar cannot reach
+# (OverflowError, an ArithmeticError: a contact in year 9999).
+UNFOLDABLE: tuple[type[Exception], ...] = (ValueError, ArithmeticError)
 
 
 class UnprocessableDossier(PoisonMessage, SlaWatchError):

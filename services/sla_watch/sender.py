@@ -67,7 +67,7 @@ from services.sla_watch.domain import (
     fold,
     mail_decision,
 )
-from services.sla_watch.errors import MailDeferred, MailRejected, MailUncertain
+from services.sla_watch.errors import UNFOLDABLE, MailDeferred, MailRejected, MailUncertain
 from services.sla_watch.ports import Mailer
 from services.sla_watch.service import HoldingOutcome, SlaWatchService
 
@@ -198,14 +198,26 @@ class HoldingMailSender:
             now, wall = self._service.clock.now(), self._service.wall.now()
             mails = await repo.queued_mails(wall, self._options.batch_size)
             stored = await repo.load_many((m.dossier_id for m in mails), lock=False)
-            folds = {
-                dossier_id: (found.raw_events, fold(found.events(), self._service.policy))
-                for dossier_id, found in stored.items()
-            }
+            folds: dict[str, tuple[str, DeadlineState | None]] = {}
+            unreadable: set[str] = set()
+            for dossier_id, found in stored.items():
+                try:
+                    folds[dossier_id] = (
+                        found.raw_events,
+                        fold(found.events(), self._service.policy),
+                    )
+                except UNFOLDABLE as error:  # events that no longer validate, or will not fold
+                    unreadable.add(dossier_id)
+                    await repo.park(dossier_id, type(error).__name__, now)
+                    log.error("dossier.parked", dossier_id=dossier_id, error=type(error).__name__)
             token, lease_until = uuid.uuid4().hex, wall + self._options.lease
             claims: list[Claim] = []
             calls: list[HoldingOutcome] = []
             for mail in mails:
+                if mail.dossier_id in unreadable:  # parked with its dossier, out of the queue
+                    parked = {"status": "parked", "last_error": "unreadable_dossier"}
+                    await repo.update_action(mail.action_id, parked)
+                    continue
                 state = folds[mail.dossier_id][1] if mail.dossier_id in folds else None
                 decision = await self._decide(repo, mail, state, now, wall)
                 if isinstance(decision, SendMail):
@@ -255,12 +267,18 @@ class HoldingMailSender:
                 return SendResult(claim, "not_started")
             # From here on, a crash leaves the mail 'sending' (outcome unknown).
             mail, decision = claim.mail, claim.decision
-            message = self._composer.encode(
-                decision.facts,
-                recipient=decision.recipient,
-                message_id=mail.message_id,
-                now=self._service.clock.now(),
-            )
+            try:
+                message = self._composer.encode(
+                    decision.facts,
+                    recipient=decision.recipient,
+                    message_id=mail.message_id,
+                    now=self._service.clock.now(),
+                )
+            except ValueError as error:  # an address no mail can carry (a line break in it)
+                log.warning(
+                    "holding_mail.unsendable", action_id=mail.action_id, error=type(error).__name__
+                )
+                return SendResult(claim, "rejected", "unsendable")
             try:
                 await self._mailer.send(
                     message, sender=self._options.envelope_sender, recipient=decision.recipient

@@ -44,7 +44,7 @@ from services.sla_watch.domain import (
     fold,
     holding_effects,
 )
-from services.sla_watch.errors import UnprocessableDossier
+from services.sla_watch.errors import UNFOLDABLE, UnprocessableDossier
 from services.sla_watch.ports import Clock
 from services.sla_watch.writer import CONSUMER, DossierWrite, DossierWriter
 
@@ -136,7 +136,7 @@ class SlaWatchService:
                             connection, (*previous, event), state, now, new=stored is None
                         )
                         outcome = Outcome(event.dossier_id, "applied", kinds)
-                except ValueError as error:
+                except UNFOLDABLE as error:
                     raise UnprocessableDossier(event.dossier_id, error) from error
                 await repo.mark_processed(
                     CONSUMER, [event.event_id], outcome.outcome, event.dossier_id, now
@@ -173,7 +173,7 @@ class SlaWatchService:
                             settled, rows = await self._settle(connection, events, state, now)
                         kinds += settled  # the savepoint held: its rows are the transaction's
                         written += rows
-                    except ValueError as error:
+                    except UNFOLDABLE as error:
                         await repo.park(stored.dossier_id, type(error).__name__, now)
                         log.error(
                             "dossier.parked",

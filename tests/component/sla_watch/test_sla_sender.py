@@ -26,9 +26,15 @@ from services.common.outbox import OutboxRelay
 from services.common.store import Store
 from services.common.store.tables import outbox
 from services.sla_watch.adapters.composer import MailComposer
-from services.sla_watch.adapters.tables import sla_actions
+from services.sla_watch.adapters.tables import sla_actions, sla_dossiers
 from services.sla_watch.domain import SlaPolicy
-from services.sla_watch.errors import MailDeferred, MailError, MailRejected, MailUncertain
+from services.sla_watch.errors import (
+    MailDeferred,
+    MailError,
+    MailRejected,
+    MailUncertain,
+    UnprocessableDossier,
+)
 from services.sla_watch.sender import HoldingMailSender, SenderOptions
 from services.sla_watch.service import SlaWatchService
 from services.sla_watch.testing import ScriptedMailer, opened, paris, replied
@@ -329,3 +335,62 @@ async def test_sla_a_broker_outage_after_the_commit_hides_nothing_and_loses_noth
         await sender.run_once()
     assert await broken.mailed() == {"D0": "email", "D2": "email"}  # recorded all the same
     assert len(await broken.outbox_ids()) == 3 + 4  # every row kept for the sweep
+
+
+async def test_sla_an_unreadable_dossier_is_parked_and_the_queue_goes_on(rig: Rig) -> None:
+    """Stored events that no longer validate (a contract value dropped by a release) used
+    to fail every claim: the sender crashed, restarted, and no other mail went out."""
+    await rig.queue(3)
+    async with rig.store.transaction() as connection:
+        events = await connection.scalar(
+            sa.select(sla_dossiers.c.events).where(sla_dossiers.c.dossier_id == "D1")
+        )
+        drifted = str(events).replace('"channel":"letter"', '"channel":"pigeon"')
+        await connection.execute(
+            sla_dossiers.update().where(sla_dossiers.c.dossier_id == "D1").values(events=drifted)
+        )
+    mailer = ScriptedMailer()
+
+    assert await rig.sender(mailer, batch=10, concurrency=2).run_once() == 3
+
+    assert sorted(str(m["X-Aiguillage-Dossier"]) for m in mailer.parsed()) == ["D0", "D2"]
+    ledger = await rig.ledger()
+    assert (ledger["D1"].status, ledger["D1"].last_error) == ("parked", "unreadable_dossier")
+    async with rig.store.engine.connect() as connection:
+        parked = await connection.scalar(
+            sa.select(sla_dossiers.c.parked_reason).where(sla_dossiers.c.dossier_id == "D1")
+        )
+    assert parked == "ValidationError"
+    assert await rig.sender(mailer, batch=10, concurrency=2).run_once() == 0
+
+
+async def test_sla_an_address_no_mail_can_carry_becomes_a_call(rig: Rig) -> None:
+    """A line break in the reply address used to crash the sender at each claim (the
+    composer's ValueError) until the lease gave up on it, minutes later."""
+    rig.service.clock.at = MONDAY  # type: ignore[attr-defined]
+    await rig.service.record(opened("D-BAD", MONDAY, email="a@example.test\r\nBcc: x@example.test"))
+    rig.service.clock.at = HOLDING_TIME  # type: ignore[attr-defined]
+    while await rig.service.tick():
+        pass
+    mailer = ScriptedMailer()
+
+    assert await rig.sender(mailer, batch=10, concurrency=2).run_once() == 1
+
+    assert mailer.sent == []
+    ledger = await rig.ledger()
+    assert (ledger["D-BAD"].status, ledger["D-BAD"].medium, ledger["D-BAD"].last_error) == (
+        "sent",
+        "outbound_call",
+        "unsendable",
+    )
+    assert await rig.mailed() == {"D-BAD": "outbound_call"}
+
+
+async def test_sla_a_date_the_calendar_cannot_reach_is_poison_not_an_endless_retry(
+    rig: Rig,
+) -> None:
+    """An OverflowError (a contact dated 9999) escaped as a bug: the batch was NACKed and
+    redelivered for ever. It is an unprocessable dossier, for the DLQ."""
+    far = dt.datetime(9999, 12, 30, 10, tzinfo=dt.UTC)
+    with pytest.raises(UnprocessableDossier):
+        await rig.service.record(opened("D-FAR", far))
