@@ -241,6 +241,14 @@ class HoldingMailSender:
         decision = mail_decision(
             state, mail.deadline_id, now, self._service.policy, self._options.apology_types
         )
+        if isinstance(decision, CancelMail) and decision.too_late and mail.attempts > 0:
+            # The server kept deferring it (an outage, a refused login) until no mail can
+            # reach the customer in time: 4.12 asks for a holding contact, so a call instead.
+            done = {"status": "sent", "medium": "outbound_call", "done_at": now}
+            await repo.update_action(mail.action_id, done | {"last_error": "deferred_too_late"})
+            log.warning("holding_mail.replaced_by_call", action_id=mail.action_id, why="late")
+            reason = f"courriel différé par le serveur {mail.attempts} fois, {decision.reason}"
+            return HoldingOutcome(mail, "outbound_call", f"{reason} : appel sortant")
         if isinstance(decision, CancelMail):
             await repo.delete_action(mail.action_id)
             log.info("holding_mail.cancelled", action_id=mail.action_id, reason=decision.reason)

@@ -22,16 +22,29 @@ from typing import Literal
 import aiosmtplib
 from pydantic import SecretStr
 
+from services.common.logging import get_logger
 from services.sla_watch.errors import MailDeferred, MailRejected, MailUncertain
 
 __all__ = ["SmtpMailer"]
+
+log = get_logger(__name__)
 
 _NETWORK = (aiosmtplib.SMTPException, OSError, TimeoutError)
 
 
 def _refusal(error: aiosmtplib.SMTPResponseException) -> MailRejected | MailDeferred:
+    """A refusal of this mail (RCPT, DATA): 5xx for good, anything else for now."""
     code = str(error.code)
     return MailRejected(code) if 500 <= error.code < 600 else MailDeferred(code)
+
+
+def _refuses_us(step: str, error: aiosmtplib.SMTPResponseException) -> MailDeferred:
+    """A refusal of the service itself (greeting, AUTH, MAIL FROM), whatever its code: a
+    wrong sender address, a changed password or a lost relay permission says nothing of
+    the customer's address, and must not turn every queued mail into a call for good. The
+    mail stays queued (backoff) and ops are told; past its deadline it becomes a call."""
+    log.error("smtp.server_refuses_the_service", step=step, code=error.code)
+    return MailDeferred(f"{step}:{error.code}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +77,9 @@ class _Session:
         )
         try:
             await client.connect()
-        except aiosmtplib.SMTPResponseException as error:
+        except aiosmtplib.SMTPResponseException as error:  # greeting, STARTTLS, AUTH
             client.close()
-            raise _refusal(error) from error
+            raise _refuses_us("connect", error) from error
         except _NETWORK as error:
             client.close()
             raise MailDeferred(type(error).__name__) from error
@@ -79,6 +92,15 @@ class _Session:
         client = kept or await self._connect()
         try:
             await client.mail(sender)
+        except aiosmtplib.SMTPResponseException as error:
+            await self._reset()
+            raise _refuses_us("mail_from", error) from error
+        except _NETWORK as error:
+            self.abort()
+            if kept is None:
+                raise MailDeferred(type(error).__name__) from error
+            return await self._envelope(sender, recipient)  # the kept connection had gone stale
+        try:
             await client.rcpt(recipient)
         except UnicodeEncodeError as error:
             await self._reset()

@@ -70,9 +70,11 @@ class DeferMail:
 
 @dataclass(frozen=True, slots=True)
 class CancelMail:
-    """The holding mail is no longer wanted; ``reason`` says why."""
+    """The holding mail is no longer wanted; ``reason`` says why. ``too_late``: the
+    deadline still runs but no mail can reach the customer before it any more."""
 
     reason: str
+    too_late: bool = False
 
 
 MailDecision = SendMail | DeferMail | CancelMail
@@ -141,7 +143,7 @@ def mail_decision(
     if deadline_id in state.holding_mail_sent:
         return CancelMail("courrier d'attente déjà tracé pour cette échéance")
     if now >= deadline.due_at:
-        return CancelMail(f"échéance {format_paris(deadline.due_at)} déjà passée")
+        return CancelMail(f"échéance {format_paris(deadline.due_at)} déjà passée", too_late=True)
     facts = holding_mail_facts(state, apology_types)
     if facts is None or state.reply_email is None:
         return CancelMail("pas d'adresse électronique")
@@ -151,4 +153,4 @@ def mail_decision(
     slot = calendar.next_window_instant(now, policy.sending_window)
     if slot < deadline.due_at:
         return DeferMail(slot, f"hors fenêtre d'envoi : reporté au {format_paris(slot)}")
-    return CancelMail("plus de créneau d'envoi avant l'échéance")
+    return CancelMail("plus de créneau d'envoi avant l'échéance", too_late=True)

@@ -394,3 +394,28 @@ async def test_sla_a_date_the_calendar_cannot_reach_is_poison_not_an_endless_ret
     far = dt.datetime(9999, 12, 30, 10, tzinfo=dt.UTC)
     with pytest.raises(UnprocessableDossier):
         await rig.service.record(opened("D-FAR", far))
+
+
+async def test_sla_a_mail_deferred_until_its_deadline_becomes_a_call(rig: Rig) -> None:
+    """A server that answers 4xx (or refuses our login) until the deadline: the mail used
+    to be dropped quietly, and the customer got no holding contact at all (4.12)."""
+    await rig.queue(1)
+    mailer = ScriptedMailer({address("D0"): MailDeferred("421")})
+    assert await rig.sender(mailer, batch=10, concurrency=1).run_once() == 1
+    assert (await rig.ledger())["D0"].status == "pending"
+    rig.service.clock.at = paris("2026-06-15", 10, 5)  # type: ignore[attr-defined]
+    async with rig.store.transaction() as connection:  # the backoff has run out
+        await connection.execute(sla_actions.update().values(available_at=dt.datetime.now(dt.UTC)))
+
+    assert await rig.sender(mailer, batch=10, concurrency=1).run_once() == 1
+
+    assert mailer.sent == []
+    ledger = await rig.ledger()
+    assert (ledger["D0"].status, ledger["D0"].medium, ledger["D0"].last_error) == (
+        "sent",
+        "outbound_call",
+        "deferred_too_late",
+    )
+    assert await rig.mailed() == {"D0": "outbound_call"}
+    (call,) = await rig.published(task_topic("customer_service"))
+    assert "outbound_call" in call

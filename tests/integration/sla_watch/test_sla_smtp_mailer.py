@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+from pydantic import SecretStr
 
 from services.common.embedded import free_port
 from services.sla_watch.adapters.smtp import SmtpMailer
@@ -21,7 +23,8 @@ pytestmark = [pytest.mark.smtp]
 class Server:
     """Replies as told: ``rcpt``/``data`` hold the reply code, ``stall`` never answers DATA."""
 
-    def __init__(self) -> None:
+    def __init__(self, **smtp_options: Any) -> None:
+        self.mail_from = "250 OK"
         self.rcpt = "250 OK"
         self.data = "250 Message accepted"
         self.stall = False
@@ -31,6 +34,12 @@ class Server:
         server = self
 
         class _Handler:
+            async def handle_MAIL(
+                self, srv: Any, session: Any, envelope: Any, address: str, options: Any
+            ) -> str:
+                envelope.mail_from = address
+                return server.mail_from
+
             async def handle_RCPT(
                 self, srv: Any, session: Any, envelope: Any, address: str, options: Any
             ) -> str:
@@ -44,7 +53,9 @@ class Server:
                     await asyncio.sleep(5)
                 return server.data
 
-        self.controller = Controller(_Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(
+            _Handler(), hostname="127.0.0.1", port=self.port, **smtp_options
+        )
 
 
 @pytest.fixture
@@ -103,6 +114,44 @@ async def test_sla_server_replies_tell_refused_from_deferred(
     setattr(server, field, "250 OK")
     await send(smtp)  # the connection was reset and is still usable
     await smtp.close()
+
+
+async def test_sla_a_refusal_of_the_service_itself_defers_the_mail(server: Server) -> None:
+    """A 5xx at MAIL FROM (a wrong sender address, a lost relay permission) says nothing of
+    the customer's address: it used to record every queued mail as refused, for good."""
+    server.mail_from = "553 Sender address rejected"
+    smtp = mailer(server.port)
+    with pytest.raises(MailDeferred) as caught:
+        await send(smtp)
+    assert caught.value.code == "mail_from:553"
+    server.mail_from = "250 OK"
+    await send(smtp)
+    await smtp.close()
+
+
+async def test_sla_a_failed_login_defers_the_mail() -> None:
+    """A changed password (535 at AUTH) is the service's problem, not the customer's."""
+
+    def refuse(*_args: object) -> AuthResult:
+        return AuthResult(success=False, handled=False)
+
+    server = Server(authenticator=refuse, auth_require_tls=False)
+    server.controller.start()
+    try:
+        smtp = SmtpMailer(
+            host="127.0.0.1",
+            port=server.port,
+            security="none",
+            username="sla",
+            password=SecretStr("changed"),
+            timeout_s=1,
+        )
+        with pytest.raises(MailDeferred) as caught:
+            await send(smtp)
+        assert caught.value.code == "connect:535"
+        assert server.received == []
+    finally:
+        server.controller.stop()
 
 
 async def test_sla_no_server_means_not_sent() -> None:
