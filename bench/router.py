@@ -215,6 +215,21 @@ async def run(items: int = 50_000, rate: int = 1_000, steady_s: int = 10) -> lis
             "%",
             None,
         ),
+        # What the CPU costs above allow on this machine, whatever the code's overlap: its
+        # cores divided by the CPU every process spends per routed item (bench excluded).
+        Figure(
+            "ceiling of this machine at these CPU costs (its cores / CPU per routed item)",
+            (os.cpu_count() or 1) * counted / sum(v for k, v in cpu.items() if k != "bench"),
+            "items/s",
+            None,
+        ),
+        Figure(
+            "ceiling of one router process on a core of its own (classifier, store and "
+            "broker elsewhere)",
+            counted / cpu["router"],
+            "items/s",
+            None,
+        ),
     ]
 
 
