@@ -21,6 +21,7 @@ import re
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
@@ -38,9 +39,10 @@ _MONTHS = (
 )  # fmt: skip
 
 
-def french_date(at: dt.datetime, *, with_time: bool = True) -> str:
-    """Paris wall-clock date in French, e.g. ``1er juin 2026 à 10 h 00``."""
-    local = at.astimezone(PARIS)
+def french_date(at: dt.datetime, *, with_time: bool = True, zone: ZoneInfo = PARIS) -> str:
+    """Wall-clock date in French (Paris's, or the customer's region's), e.g. ``1er juin 2026
+    à 10 h 00``."""
+    local = at.astimezone(zone)
     day = "1er" if local.day == 1 else str(local.day)
     text = f"{day} {_MONTHS[local.month - 1]} {local.year}"
     return f"{text} à {local.hour} h {local.minute:02d}" if with_time else text
@@ -76,8 +78,8 @@ class MailComposer:
         values = {
             "reference": facts.dossier_id,
             "customer_ref": facts.customer_ref,
-            "received_on": french_date(facts.received_at, with_time=False),
-            "due_on": french_date(facts.due_at),
+            "received_on": french_date(facts.received_at, with_time=False, zone=facts.zone),
+            "due_on": french_date(facts.due_at, zone=facts.zone),
             "apologies": facts.apologies,
         }
         subject = self._subject.render(values).strip()

@@ -21,7 +21,7 @@ import datetime as dt
 import functools
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Self
 from zoneinfo import ZoneInfo
@@ -39,6 +39,7 @@ __all__ = [
     "holiday_subdivision",
     "normalize_region",
     "public_holidays",
+    "region_zone",
 ]
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -64,6 +65,33 @@ _SUBDIVISIONS: Mapping[str, str] = MappingProxyType(
         "988": "NC",
     }
 )
+
+
+# Overseas regions keep their own wall clock: a sending window, a working day and
+# the 4.13 end of day are theirs, not Paris's (Réunion is 2 or 3 hours ahead, the
+# Antilles 5 or 6 behind). Every other region is on Paris time.
+_ZONES: Mapping[str, ZoneInfo] = MappingProxyType(
+    {
+        "971": ZoneInfo("America/Guadeloupe"),
+        "972": ZoneInfo("America/Martinique"),
+        "973": ZoneInfo("America/Cayenne"),
+        "974": ZoneInfo("Indian/Reunion"),
+        "975": ZoneInfo("America/Miquelon"),
+        "976": ZoneInfo("Indian/Mayotte"),
+        "977": ZoneInfo("America/St_Barthelemy"),
+        "978": ZoneInfo("America/Marigot"),
+        "984": ZoneInfo("Indian/Kerguelen"),
+        "986": ZoneInfo("Pacific/Wallis"),
+        "987": ZoneInfo("Pacific/Tahiti"),
+        "988": ZoneInfo("Pacific/Noumea"),
+    }
+)
+
+
+def region_zone(region: str | None) -> ZoneInfo:
+    """The wall clock of a region: its own overseas, Paris's everywhere else."""
+    normalized = normalize_region(region)
+    return PARIS if normalized is None else _ZONES.get(normalized, PARIS)
 
 
 class UnknownRegion(ValueError):
@@ -167,14 +195,14 @@ def format_paris(at: dt.datetime) -> str:
     return at.astimezone(PARIS).strftime("%Y-%m-%d %H:%M")
 
 
-def _wall(at: dt.datetime) -> dt.datetime:
+def _wall(at: dt.datetime, zone: ZoneInfo) -> dt.datetime:
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError(f"naive datetime {at.isoformat()}: aware datetimes only")
-    return at.astimezone(PARIS).replace(tzinfo=None)
+    return at.astimezone(zone).replace(tzinfo=None)
 
 
-def _utc(wall: dt.datetime) -> dt.datetime:
-    return wall.replace(tzinfo=PARIS).astimezone(dt.UTC)
+def _utc(wall: dt.datetime, zone: ZoneInfo) -> dt.datetime:
+    return wall.replace(tzinfo=zone).astimezone(dt.UTC)
 
 
 def _midnight(day: dt.date) -> dt.datetime:
@@ -183,12 +211,15 @@ def _midnight(day: dt.date) -> dt.datetime:
 
 @dataclass(frozen=True, slots=True)
 class WorkingCalendar:
-    """Working days and working time of one region (None: the national calendar)."""
+    """Working days and working time of one region (None: the national calendar), on the
+    region's wall clock (Paris time, or an overseas region's own: ``region_zone``)."""
 
     region: str | None = None
+    zone: ZoneInfo = field(default=PARIS, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "region", normalize_region(self.region))
+        object.__setattr__(self, "zone", region_zone(self.region))
 
     def holiday(self, day: dt.date) -> str | None:
         """Return the public holiday's French name on ``day``, or None.
@@ -212,7 +243,7 @@ class WorkingCalendar:
     def add_working_days(self, start: dt.datetime, days: int) -> dt.datetime:
         """Return the instant ``days`` working days after ``start``, in UTC.
 
-        Rule (4.12, "N jours ouvrés"): the same Paris wall-clock time on the N-th
+        Rule (4.12, "N jours ouvrés"): the same wall-clock time on the N-th
         working day after the start's day; a start on a non-working day counts
         from 00:00 of the next working day. Correct across daylight-saving
         changes: Friday 10:00 CET plus one working day is Monday 10:00 CEST.
@@ -234,9 +265,9 @@ class WorkingCalendar:
         if amount < dt.timedelta(0):
             raise ValueError(f"cannot add negative working time ({amount})")
         remaining = amount
-        for seg_start, seg_end in self._segments_forward(_wall(start), window):
+        for seg_start, seg_end in self._segments_forward(_wall(start, self.zone), window):
             if remaining < seg_end - seg_start:
-                return _utc(seg_start + remaining)
+                return _utc(seg_start + remaining, self.zone)
             remaining -= seg_end - seg_start
         raise AssertionError("unreachable: _segments_forward raises first")  # pragma: no cover
 
@@ -251,9 +282,9 @@ class WorkingCalendar:
         if amount < dt.timedelta(0):
             raise ValueError(f"cannot subtract negative working time ({amount})")
         remaining = amount
-        for seg_start, seg_end in self._segments_backward(_wall(end), window):
+        for seg_start, seg_end in self._segments_backward(_wall(end, self.zone), window):
             if remaining <= seg_end - seg_start:
-                return _utc(seg_end - remaining)
+                return _utc(seg_end - remaining, self.zone)
             remaining -= seg_end - seg_start
         raise AssertionError("unreachable: _segments_backward raises first")  # pragma: no cover
 
@@ -265,7 +296,7 @@ class WorkingCalendar:
         Rule (4.12, third-party pause): this is the "time left" that a paused
         deadline keeps and gets back when the clock restarts.
         """
-        wall_start, wall_end = _wall(start), _wall(end)
+        wall_start, wall_end = _wall(start, self.zone), _wall(end, self.zone)
         total = dt.timedelta(0)
         if wall_end <= wall_start:
             return total
@@ -282,8 +313,8 @@ class WorkingCalendar:
         days): ``at`` itself when it already is inside, else the window's next
         opening. Returns UTC.
         """
-        for seg_start, _seg_end in self._segments_forward(_wall(at), window):
-            return _utc(seg_start)
+        for seg_start, _seg_end in self._segments_forward(_wall(at, self.zone), window):
+            return _utc(seg_start, self.zone)
         raise AssertionError("unreachable: _segments_forward raises first")  # pragma: no cover
 
     def previous_window_instant(
@@ -295,14 +326,16 @@ class WorkingCalendar:
         deadline): ``at`` itself when inside, else the close of the previous
         window; None when that instant is before ``not_before``. Returns UTC.
         """
-        floor = _wall(not_before)
-        for _seg_start, seg_end in self._segments_backward(_wall(at), window, floor=floor):
-            return _utc(seg_end)
+        floor = _wall(not_before, self.zone)
+        for _seg_start, seg_end in self._segments_backward(
+            _wall(at, self.zone), window, floor=floor
+        ):
+            return _utc(seg_end, self.zone)
         return None
 
     def in_window(self, at: dt.datetime, window: DailyWindow) -> bool:
         """Tell whether ``at`` is inside ``window`` (both ends included) on a working day (4.12)."""
-        wall = _wall(at)
+        wall = _wall(at, self.zone)
         since_midnight = wall - _midnight(wall.date())
         closes_yesterday = since_midnight == dt.timedelta(0) and window.end_offset == _DAY
         if closes_yesterday and self.is_working_day(wall.date() - _DAY):
@@ -313,17 +346,17 @@ class WorkingCalendar:
         )
 
     def end_of_working_day(self, at: dt.datetime, day_end: dt.time) -> dt.datetime:
-        """Return the end (``day_end``, Paris time) of the working day ``at`` belongs to.
+        """Return the end (``day_end``, the region's time) of the working day ``at`` belongs to.
 
         Rule (4.13, a complaint not resolved within the day): the same day when
         ``at`` is a working day before ``day_end``; otherwise the next working
         day's ``day_end``. Returns UTC.
         """
-        wall = _wall(at)
+        wall = _wall(at, self.zone)
         day = wall.date()
         if not self.is_working_day(day) or wall.time() >= day_end:
             day = self.working_day_on_or_after(day + _DAY)
-        return _utc(dt.datetime.combine(day, day_end))
+        return _utc(dt.datetime.combine(day, day_end), self.zone)
 
     def _segments_forward(
         self, wall: dt.datetime, window: DailyWindow

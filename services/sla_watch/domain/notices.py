@@ -22,8 +22,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Set
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
-from services.sla_watch.domain.calendar import format_paris
+from services.sla_watch.domain.calendar import PARIS, format_paris
 from services.sla_watch.domain.deadlines import DeadlineState
 from services.sla_watch.domain.policy import SlaPolicy
 
@@ -50,6 +51,7 @@ class HoldingMailFacts:
     due_at: dt.datetime
     apologies: bool
     reasons: tuple[str, ...]
+    zone: ZoneInfo = PARIS  # the customer's wall clock, the one the mail's dates are told in
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +119,7 @@ def holding_mail_facts(state: DeadlineState, apology_types: Set[str]) -> Holding
         due_at=deadline.due_at,
         apologies=bool(reasons),
         reasons=reasons,
+        zone=state.calendar.zone,
     )
 
 

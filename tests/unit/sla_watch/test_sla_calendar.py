@@ -314,3 +314,41 @@ def test_sla_daily_window_lengths() -> None:
     assert DailyWindow.model_validate({"start": "08:30", "end": "00:00"}).length == dt.timedelta(
         hours=15, minutes=30
     )
+
+
+def _local(region: str, day: str, hour: int) -> dt.datetime:
+    zone = WorkingCalendar(region).zone
+    return dt.datetime.combine(dt.date.fromisoformat(day), dt.time(hour), tzinfo=zone)
+
+
+@pytest.mark.parametrize(
+    ("region", "zone"),
+    [
+        pytest.param(None, "Europe/Paris", id="national"),
+        pytest.param("2A", "Europe/Paris", id="corsica"),
+        pytest.param("971", "America/Guadeloupe", id="guadeloupe"),
+        pytest.param("974", "Indian/Reunion", id="reunion"),
+        pytest.param("988", "Pacific/Noumea", id="new-caledonia"),
+    ],
+)
+def test_sla_each_region_keeps_its_own_wall_clock(region: str | None, zone: str) -> None:
+    assert str(WorkingCalendar(region).zone) == zone
+
+
+def test_sla_overseas_windows_and_days_are_local() -> None:
+    """A holding mail to Guadeloupe goes out in Guadeloupe's sending window (it used to be
+    Paris's: 02:00 local), a Réunion day ends at 19:00 Réunion time (4.13)."""
+    guadeloupe = WorkingCalendar("971")
+    assert guadeloupe.in_window(_local("971", "2026-06-15", 18), SENDING)  # 00:00 in Paris
+    assert not guadeloupe.in_window(_local("971", "2026-06-15", 2), SENDING)  # 08:00 in Paris
+    assert guadeloupe.next_window_instant(_local("971", "2026-06-15", 2), SENDING) == _local(
+        "971", "2026-06-15", 8
+    )
+    # 27 May (abolition of slavery) is Guadeloupe's holiday on Guadeloupe's calendar day
+    assert guadeloupe.add_working_days(_local("971", "2026-05-26", 20), 1) == _local(
+        "971", "2026-05-28", 20
+    )
+    reunion = WorkingCalendar("974")
+    assert reunion.end_of_working_day(_local("974", "2026-06-15", 10), dt.time(19)) == (
+        _local("974", "2026-06-15", 19)
+    )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from email import policy
 from email.parser import BytesParser
 from email.policy import SMTP
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -45,6 +47,13 @@ def facts(*, apologies: bool, customer_ref: str | None = "200000001") -> Holding
 )
 def test_sla_dates_are_written_in_french_paris_time(at: dt.datetime, text: str) -> None:
     assert french_date(at) == text
+
+
+def test_sla_an_overseas_customer_reads_the_due_date_on_their_own_clock() -> None:
+    """Réunion is two hours ahead of Paris in June: 08:00 UTC is 12 h 00 there."""
+    reunion = dataclasses.replace(facts(apologies=False), zone=ZoneInfo("Indian/Reunion"))
+    _subject, body = MailComposer(mail_from="Service Client <sc@eau.example>").render(reunion)
+    assert "d'ici le 15 juin 2026 à 12 h 00" in body
 
 
 def test_sla_holding_mail_names_the_dossier_the_due_date_and_the_tsa_address() -> None:
