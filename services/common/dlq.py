@@ -32,6 +32,7 @@ __all__ = [
     "PoisonMessage",
     "build_dead_letter",
     "describe_validation_error",
+    "printable",
 ]
 
 MAX_PAYLOAD_BYTES = 512 * 1024
@@ -57,6 +58,11 @@ def describe_validation_error(error: ValidationError) -> tuple[str, str]:
     return code, text
 
 
+def printable(text: str) -> str:
+    """``text`` as valid Unicode: undecodable bytes (lone surrogates) shown as ``\\udcXX``."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def build_dead_letter(
     service: str,
     *,
@@ -71,7 +77,15 @@ def build_dead_letter(
     original_key: str | None = None,
     now: dt.datetime | None = None,
 ) -> DeadLetter:
-    """A dead letter with a deterministic id (a retried publication is a duplicate)."""
+    """A dead letter with a deterministic id (a retried publication is a duplicate).
+
+    Texts are made valid Unicode first: a reason or a reference may quote what bad
+    input is made of (a file name in Latin-1 from a Windows uploader reaches Python
+    with lone surrogates), and a dead letter that cannot be built would stop the
+    service on the very input it must set aside.
+    """
+    reason, original_ref = printable(reason), printable(original_ref)
+    original_key = printable(original_key) if original_key is not None else None
     return DeadLetter(
         dead_letter_id=f"{service}:{original_ref}",
         reason_code=reason_code,

@@ -101,7 +101,10 @@ def _move(source: Path, target: Path) -> None:
 
 def _write_json(path: Path, content: Mapping[str, object]) -> None:
     staging = path.with_name(f".{path.name}.tmp")
-    staging.write_text(json.dumps(content, ensure_ascii=False, indent=2), encoding="utf-8")
+    # backslashreplace: a name in another encoding than UTF-8 (lone surrogates) is written
+    # escaped, instead of failing the quarantine of the very file it names
+    text = json.dumps(content, ensure_ascii=False, indent=2)
+    staging.write_text(text, encoding="utf-8", errors="backslashreplace")
     os.replace(staging, path)
 
 

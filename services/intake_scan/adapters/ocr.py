@@ -48,6 +48,7 @@ __all__ = ["ocr_decoded", "ocr_image_file"]
 
 _IMAGE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, UserWarning)
 _PILLOW_FORMATS = ("TIFF", "PNG", "JPEG")  # no other Pillow decoder ever sees a letter file
+_TESSERACT_MAX_SIDE = 32767  # leptonica refuses wider or taller images ("Image too large")
 
 
 def _image_rejection(exc: Exception) -> LetterRejected:
@@ -62,6 +63,11 @@ def _count_frames(image: Image.Image, limits: ScanLimits) -> int:
         width, height = image.size
         if width * height > limits.max_pixels:
             raise LetterRejected("too_many_pixels", f"a page is {width}x{height} pixels")
+        if max(width, height) > _TESSERACT_MAX_SIDE:
+            raise LetterRejected(
+                "too_many_pixels",
+                f"a page is {width}x{height} pixels, OCR reads {_TESSERACT_MAX_SIDE} a side",
+            )
         count += 1
         check_page_count(count, limits)
         try:
@@ -332,8 +338,16 @@ def _ocr_in_memory(image: Image.Image, dpi: int, *, lang: str, timeout_s: float)
 def ocr_decoded(
     pages: Iterable[tuple[Image.Image, int]], *, lang: str, timeout_s: float
 ) -> list[PageText]:
-    """OCR greyscale pages (page, dpi), taken one at a time from ``pages``."""
-    return [_ocr_in_memory(image, dpi, lang=lang, timeout_s=timeout_s) for image, dpi in pages]
+    """OCR greyscale pages (page, dpi), taken one at a time from ``pages``.
+
+    A page tesseract refuses even decoded (its language data is checked at start)
+    rejects the letter, with the reason: it used to stop the service, and each
+    restart resumed the same batch and stopped again.
+    """
+    try:
+        return [_ocr_in_memory(image, dpi, lang=lang, timeout_s=timeout_s) for image, dpi in pages]
+    except pytesseract.TesseractError as exc:
+        raise LetterRejected("corrupt_image", f"OCR cannot read a page ({exc.status})") from exc
 
 
 def _first_page(path: Path, limits: ScanLimits) -> Image.Image:

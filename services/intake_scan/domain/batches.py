@@ -104,8 +104,14 @@ class BatchPlan:
 
 
 def file_key(file_name: str) -> str:
-    """The progress key of a batch file, ``file:<name>`` (rows without a file: ``row:<line>``)."""
-    return f"file:{file_name}"
+    """The progress key of a batch file, ``file:<name>`` (rows without a file: ``row:<line>``).
+
+    A name that is not UTF-8 (a Latin-1 upload: lone surrogates in Python) is keyed
+    by its bytes escaped (``\\udce9``), which every store can hold; one name always
+    gives the same key.
+    """
+    printable = file_name.encode("utf-8", "backslashreplace").decode("utf-8")
+    return f"file:{printable}"
 
 
 def _fold(name: str) -> str:

@@ -6,9 +6,12 @@ Text-layer PDFs only (no OCR): refusals happen before any page is rendered.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import zipfile
 from pathlib import Path
+
+from PIL import Image
 
 from services.intake_scan.harness import (
     BAD_FOLDER_FILES,
@@ -18,7 +21,13 @@ from services.intake_scan.harness import (
     bad_folder_batch,
     bad_zip_batch,
 )
-from services.intake_scan.testing import make_text_pdf, sample_letter_text, write_index
+from services.intake_scan.testing import (
+    index_row,
+    make_text_pdf,
+    sample_letter_text,
+    text_pdf_batch,
+    write_index,
+)
 
 LETTER = "Référence client : 200000021\nJe conteste ma facture."
 
@@ -131,3 +140,52 @@ async def test_scan_bad_batch_dropped_again_dead_letters_nothing_twice(
     assert (len(harness.captured.items), len(harness.captured.dead)) == first
     assert harness.files(harness.work_dir) == harness.files(harness.inbox_dir) == []
     assert len(list((harness.quarantine_dir / "BAD").glob("sub.*"))) == 4  # 2 folders, 2 reasons
+
+
+async def test_scan_names_that_are_not_utf8_are_quarantined_not_fatal(
+    harness: ScanHarness,
+) -> None:
+    """A Windows uploader's Latin-1 names (a file, a whole batch) used to stop the service at
+    every start: the dead letter quoting the name could not be built, nor its sidecar written.
+    """
+    staging = harness.root / "staging" / "L1"
+    text_pdf_batch(staging, ["200000021"])
+    pdf = make_text_pdf(sample_letter_text(customer_ref="200000023"), harness.root / "x.pdf")
+    os.rename(bytes(pdf), bytes(staging) + b"/r\xe9clamation.pdf")
+    harness.drop(staging)
+    other = harness.root / "staging" / "L2"
+    text_pdf_batch(other, ["200000022"])
+    latin = Path(os.fsdecode(bytes(other.parent) + b"/lot-f\xe9vrier"))
+    os.rename(other, latin)
+    harness.drop(latin)
+
+    async with harness.service() as service:
+        report = await service.poll_once()
+    async with harness.service() as service:  # and again: nothing twice, nothing stuck
+        await service.poll_once()
+
+    assert len(harness.captured.items) == 1  # the good letter of L1
+    codes = harness.captured.codes()
+    assert len(codes) == 2, codes
+    assert any("\\udce9" in letter.reason for letter in harness.captured.dead)
+    assert not report.interrupted
+    assert harness.files(harness.work_dir) == harness.files(harness.inbox_dir) == []
+    for sidecar in harness.quarantine_dir.rglob("*.reason.json"):
+        json.loads(sidecar.read_text(encoding="utf-8"))  # valid UTF-8 JSON
+
+
+async def test_scan_a_page_too_wide_for_ocr_is_quarantined_not_fatal(harness: ScanHarness) -> None:
+    """40000 x 20 pixels is far under the pixel limit, but tesseract refuses it: the error
+    used to stop the service at every start, on the same batch."""
+    folder = harness.root / "staging" / "W1"
+    names = text_pdf_batch(folder, ["200000021"], index=False)
+    Image.new("L", (40000, 20), 255).save(folder / "wide.png")
+    write_index(folder / "index.csv", [index_row(n) for n in [*names, "wide.png"]])
+    harness.drop(folder)
+
+    async with harness.service() as service:
+        report = await service.poll_once()
+
+    assert report.statuses == {"done": 1}
+    assert len(harness.captured.items) == 1
+    assert harness.captured.codes() == ["too_many_pixels"]

@@ -37,11 +37,12 @@ class FakeTesseract:
     turned_confidence: float = 93.0
     rotate: int = 0
     fail_on: set[str] = field(default_factory=set)
+    refuse_all: bool = False
     calls: list[tuple[str, str, tuple[int, int], str]] = field(default_factory=list)
 
     def data(self, image: Any, **kwargs: Any) -> dict[str, list[Any]]:
         assert isinstance(image, str), "tesseract is always given a file"
-        if image in self.fail_on:
+        if self.refuse_all or image in self.fail_on:
             raise pytesseract.TesseractError(1, "Error during processing.")
         with Image.open(image) as page:
             self.calls.append((image, page.mode, page.size, kwargs["config"]))
@@ -224,6 +225,18 @@ def test_scan_corrupt_png_tesseract_refuses_is_rejected_as_before(
         ocr_pages(path)
     assert rejected.value.reason_code == "corrupt_image"
     assert tesseract.calls == []
+
+
+def test_scan_a_page_tesseract_refuses_even_decoded_rejects_the_letter(
+    tesseract: FakeTesseract, tmp_path: Path
+) -> None:
+    """The error used to escape: the service stopped, and stopped again at each restart."""
+    path = tmp_path / "scan.png"
+    path.write_bytes(_grey_png())
+    tesseract.refuse_all = True
+    with pytest.raises(LetterRejected) as rejected:
+        ocr_pages(path)
+    assert rejected.value.reason_code == "corrupt_image"
 
 
 @pytest.mark.parametrize(
