@@ -49,7 +49,10 @@ LOOP_HEADERS = (
 """Header fields that RFC 3834 and common practice use to recognise automatic mail."""
 
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
-_BRACKETED_ID = re.compile(r"<([^<>\s]{1,900})>")
+# No control characters in an identifier: PostgreSQL refuses NUL in text, and one such
+# Message-ID used to fail the whole mailbox pass, for ever (the oldest batch first).
+_BRACKETED_ID = re.compile(r"<([^<>\s\x00-\x1f\x7f]{1,900})>")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_ADDRESS_FIELD = 20_000
 _MAX_ADDRESSES = 100
 _EARLIEST_YEAR = 1980
@@ -127,7 +130,12 @@ def parse_message_id(value: str | None) -> str | None:
     if match is not None:
         return f"<{match.group(1)}>"
     token = value.strip()
-    if token and len(token) <= 900 and not any(char.isspace() for char in token):
+    if (
+        token
+        and len(token) <= 900
+        and not any(c.isspace() for c in token)
+        and not _CONTROL.search(token)
+    ):
         return f"<{token.strip('<>')}>" if token.strip("<>") else None
     return None
 

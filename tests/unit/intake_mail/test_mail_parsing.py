@@ -183,6 +183,10 @@ def test_date_is_aware_utc_or_none(date: bytes, expected: dt.datetime | None) ->
         ),
         pytest.param(b"Message-ID: not an id\r\n", None, id="garbage"),
         pytest.param(b"", None, id="missing"),
+        # PostgreSQL refuses NUL in text: such an id failed the whole mailbox pass for ever
+        pytest.param(b"Message-ID: <a\x00b@example.test>\r\n", None, id="nul-bracketed"),
+        pytest.param(b"Message-ID: a\x00b@example.test\r\n", None, id="nul-bare"),
+        pytest.param(b"Message-ID: <a\x7fb@example.test>\r\n", None, id="del"),
     ],
 )
 def test_message_id(header: bytes, expected: str | None) -> None:
