@@ -33,6 +33,8 @@ _BULK_PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply"})
 _DAEMON_LOCAL_PARTS = frozenset({"mailer-daemon", "postmaster"})
 _SUPPRESS = frozenset({"all", "autoreply", "oof"})
 _TOKEN = re.compile(r"[a-z0-9_-]{1,40}")
+# The Message-ID of one of our acknowledgements (acknowledgement_mail.acknowledgement_message_id)
+_OUR_ACKNOWLEDGEMENT = re.compile(r"<mail-[0-9a-f]{32}\.ar@", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +178,14 @@ def acknowledgement_decision(parsed: ParsedMail, own_addresses: Iterable[str]) -
     reason = _form_silencer(parsed) if _answers_a_form(parsed) else automatic_reason(parsed)
     if reason is not None:
         return Decision(send=False, reason=reason, recipient=recipient)
+    thread = f"{parsed.header('in-reply-to') or ''} {parsed.header('references') or ''}"
+    if _OUR_ACKNOWLEDGEMENT.search(thread):
+        # RFC 3834 section 2: never answer an answer to our own automatic reply. An
+        # auto-responder that ignores RFC 3834's headers would otherwise ping-pong with us
+        # (each round a new item and a new acknowledgement); a person writing back about
+        # the acknowledgement is routed as any contact, only not acknowledged again.
+        why = "reply to one of our acknowledgements (RFC 3834)"
+        return Decision(send=False, reason=why, recipient=recipient)
     loop = (parsed.header("x-loop") or "").lower()
     if any(address in loop for address in own if not address.startswith("@")):
         return Decision(send=False, reason="X-Loop names our own address", recipient=recipient)

@@ -28,6 +28,8 @@ __all__ = [
 ]
 
 LOOP_HEADERS = (
+    "in-reply-to",
+    "references",
     "auto-submitted",
     "precedence",
     "return-path",

@@ -130,6 +130,21 @@ FORM = (
         pytest.param(
             b"X-Loop: service-client@eau.example.org\r\n", CUSTOMER, b"x", "X-Loop", id="x-loop"
         ),
+        # an auto-responder that ignores RFC 3834's headers, answering our acknowledgement
+        pytest.param(
+            b"In-Reply-To: <mail-0123456789abcdef0123456789abcdef.ar@eau.example.org>\r\n",
+            CUSTOMER,
+            b"Merci, votre message a bien ete recu par notre service.",
+            "reply to one of our acknowledgements",
+            id="answer-to-our-acknowledgement",
+        ),
+        pytest.param(
+            b"References: <a@x.test>\r\n <mail-0123456789ABCDEF0123456789abcdef.ar@eau.example.org>\r\n",
+            CUSTOMER,
+            b"x",
+            "reply to one of our acknowledgements",
+            id="our-acknowledgement-in-the-thread",
+        ),
     ],
 )
 def test_no_acknowledgement(headers: bytes, sender: bytes, body: bytes, reason: str) -> None:
