@@ -98,6 +98,26 @@ class IntakePhoneSettings(ServiceSettings):
         description="wrap-up codes meaning wrong number / not for us",
     )
 
+    @field_validator(
+        "generic_hmac_secret",
+        "generic_bearer_token",
+        "ringover_hmac_secret",
+        "ringover_bearer_token",
+        "twilio_hmac_secret",
+        "twilio_bearer_token",
+        "asterisk_hmac_secret",
+        "asterisk_bearer_token",
+    )
+    @classmethod
+    def _not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        # A blank secret (an empty secrets file, ``VAR=``) would make the platform look
+        # configured while an HMAC keyed with "" is anyone's to compute: refused at start.
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError(
+                "a webhook credential cannot be blank (unset it to refuse the platform)"
+            )
+        return value
+
     @field_validator("own_numbers", "internal_prefixes", "out_of_perimeter_codes", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from services.common.settings import ServiceSettings
 from services.intake_phone.settings import IntakePhoneSettings
@@ -46,3 +47,22 @@ def test_without_secrets_dir_no_file_is_read(
     monkeypatch.chdir(tmp_path)
 
     assert ServiceSettings().resolved_database_url() != "sqlite+aiosqlite:///from-file.db"
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\n"])
+def test_a_blank_webhook_credential_is_refused_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, blank: str
+) -> None:
+    """An empty secrets file used to make the platform look configured, and an HMAC keyed
+    with "" is anyone's to compute: every forged webhook was accepted."""
+    (tmp_path / "INTAKE_PHONE_GENERIC_HMAC_SECRET").write_text(blank)
+    monkeypatch.setenv("SECRETS_DIR", str(tmp_path))
+    monkeypatch.delenv("INTAKE_PHONE_GENERIC_HMAC_SECRET", raising=False)
+    monkeypatch.setenv("INTAKE_PHONE_TWILIO_BEARER_TOKEN", blank)
+
+    with pytest.raises(ValidationError) as refused:
+        IntakePhoneSettings()
+
+    fields = {".".join(map(str, error["loc"])) for error in refused.value.errors()}
+    assert {"generic_hmac_secret", "twilio_bearer_token"} <= fields
+    assert "cannot be blank" in str(refused.value)
