@@ -6,7 +6,9 @@ Platforms deliver a call's events late, twice, out of order, or not at all.
 folding any permutation of the same events, with any duplicates, gives the
 same state. When two events share a dedupe key but differ (a platform bug),
 the smaller canonical form is kept, so the choice does not depend on order.
-A call keeps at most ``MAX_EVENTS`` distinct events (the earliest ones).
+A call keeps at most ``MAX_EVENTS`` distinct events: the earliest ones, the
+events that make the call (started, IVR, answered, ended, wrap-up) before the
+"other" ones, which are cut first.
 
 Derived facts (:func:`facts`): the start is the earliest *started* event
 (else the earliest event); caller, called number and direction come from the
@@ -120,8 +122,19 @@ def apply(state: CallState, event: CallEvent) -> CallState:
             del events[index]
             break
     events.append(event)
+    if len(events) > MAX_EVENTS:
+        events.sort(key=_keep_first)
+        del events[MAX_EVENTS:]
     events.sort(key=CallEvent.sort_key)
-    return state.model_copy(update={"events": tuple(events[:MAX_EVENTS])})
+    return state.model_copy(update={"events": tuple(events)})
+
+
+def _keep_first(event: CallEvent) -> tuple[bool, tuple[object, ...]]:
+    """Which events a call over the cap keeps: those that make the call (started, IVR,
+    answered, ended, wrap-up) before the noise ("other": ring attempts, queue updates),
+    the earliest first. A queue ringing ten agents for five minutes used to fill the cap
+    with noise and drop the answer, the end and the wrap-up: the call was never routed."""
+    return (event.kind == "other", event.sort_key())
 
 
 def fold(events: Iterable[CallEvent], state: CallState | None = None) -> CallState:

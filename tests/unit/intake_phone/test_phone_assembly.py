@@ -256,6 +256,26 @@ def test_phone_conflicting_copies_of_one_key_resolve_the_same_either_way() -> No
     assert len(fold([first, second]).events) == 1
 
 
+def test_phone_noise_beyond_the_cap_never_pushes_out_what_makes_the_call() -> None:
+    """A queue ringing many agents: hundreds of "other" events, then the answer, the end
+    and the wrap-up. They used to be dropped past the cap: the call was never routed."""
+    noise = [_event("other", minute / 10) for minute in range(MAX_EVENTS + 50)]
+    making = [
+        _event("started", 0),
+        _event("answered", 60, agent="A12", answered=True),
+        _event("ended", 61),
+        _event("wrap_up", 62, wrap_up_code="FACTURE"),
+    ]
+    state = fold([*noise, *making])
+    assert len(state.events) == MAX_EVENTS
+    assert {e.kind for e in state.events} >= {"started", "answered", "ended", "wrap_up"}
+    derived = derive_facts(state)
+    assert derived is not None
+    assert derived.answered
+    assert derived.wrap_up_code == "FACTURE"
+    assert fold(reversed([*noise, *making])) == state
+
+
 def test_phone_later_events_beyond_the_cap_are_dropped() -> None:
     events = [_event("other", float(minute)) for minute in range(MAX_EVENTS + 10)]
     state = fold(events)
