@@ -16,6 +16,7 @@ import re
 import phonenumbers
 
 from schemas import PostalAddress
+from schemas.phones import french_region
 
 __all__ = [
     "find_customer_ref",
@@ -77,7 +78,7 @@ def _stripped_phone(candidate: str) -> tuple[str, bool] | None:
     """``_phone`` of a stripped candidate of phone characters (at most 40), memoised: a
     form's number is read for ``mobile`` and again for ``phone``."""
     try:
-        number = phonenumbers.parse(candidate, "FR")
+        number = phonenumbers.parse(candidate, french_region(candidate))  # 0692…: Réunion
     except phonenumbers.NumberParseException:
         return None
     if not phonenumbers.is_valid_number(number):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import phonenumbers
 
+from schemas.phones import french_region
 from services.intake_phone.domain.events import PayloadRejected
 
 __all__ = [
@@ -69,13 +70,16 @@ def to_e164(raw: str, region: str = DEFAULT_REGION) -> str | None:
     """Return the E.164 form of ``raw`` if it is a possible telephone number, else ``None``.
 
     Rule of procedure 5.1.2 (automatic recognition of the caller): national
-    French numbers, numbers with an ``00`` international prefix and numbers
-    written with their country code but without ``+`` (as Ringover sends them)
-    all normalise to the same ``+<country><number>``.
+    French numbers (overseas ones to their own country code: ``schemas.phones``),
+    numbers with an ``00`` international prefix and numbers written with their
+    country code but without ``+`` (as Ringover sends them) all normalise to the
+    same ``+<country><number>``.
     """
     compact = _SEPARATORS.sub("", raw.strip())
     if not compact or len(compact) > 20:
         return None
+    if region == DEFAULT_REGION:  # a national number may ring overseas (0692…: Réunion)
+        region = french_region(compact)
     candidates = [compact]
     if compact.isdigit() and not compact.startswith("0") and len(compact) >= 10:
         candidates.append("+" + compact)

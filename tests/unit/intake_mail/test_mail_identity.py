@@ -51,6 +51,10 @@ def test_normalise_email(value: str | None, expected: str | None) -> None:
         pytest.param("0033612345678", "+33612345678", id="00-prefix"),
         pytest.param("07 98 76 54 32", "+33798765432", id="07"),
         pytest.param("+32 470 12 34 56", "+32470123456", id="foreign"),
+        # overseas mobiles in the national format (they used to become +33…: not valid)
+        pytest.param("06 92 12 34 56", "+262692123456", id="reunion"),
+        pytest.param("0690 12 34 56", "+590690123456", id="guadeloupe"),
+        pytest.param("0696123456", "+596696123456", id="martinique"),
         pytest.param("01 23 45 67 89", None, id="landline-is-not-a-mobile"),
         pytest.param("06 XX XX XX XX", None, id="placeholder-letters"),
         pytest.param("06 12 34 56", None, id="too-short"),
