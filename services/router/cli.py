@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import csv
 import datetime as dt
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
+import phonenumbers
 import typer
 from pydantic import ValidationError
 
 from schemas import CustomerRecord, PostalAddress
+from schemas.phones import french_region
 from schemas.topics import CUSTOMERS_DIRECTORY
 from services.common.settings import ServiceSettings
 from services.common.testing import produce
@@ -27,35 +30,99 @@ CSV_COLUMNS = (
     "customer_ref", "first_name", "last_name", "email", "mobile", "phone",
     "address", "postcode", "city",
 )  # fmt: skip
+OPTIONAL_COLUMNS = ("updated_at", "deleted")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_YES = frozenset({"1", "true", "oui", "yes", "o", "y"})
+
+
+class BadExport(ValueError):
+    """The file is not a directory export this command can read (nothing is published)."""
 
 
 def read_customer_csv(path: Path, now: dt.datetime) -> Iterator[CustomerRecord | str]:
-    """Directory records from a CSV export (``;`` or ``,``); an invalid row yields its error."""
+    """Directory records from a CSV export (``;`` or ``,``); an invalid row yields its error.
+
+    Each record is a full snapshot of the account on a compacted topic: a column
+    the export lacks would erase that field of every customer. So the header
+    must name every column of ``CSV_COLUMNS`` (``BadExport`` otherwise, before
+    any record), and a row with too few or too many fields is refused.
+    Optional columns: ``updated_at`` (ISO 8601; the export's time of each
+    record, so that replaying an older export never overwrites newer data;
+    default now) and ``deleted`` (1/true/oui: a GDPR erasure, published as a
+    deletion). Numbers are normalised to E.164 (overseas ones included).
+    """
     with path.open(encoding="utf-8-sig", newline="") as handle:
-        sample = handle.read(4096)
+        first_line = handle.readline()
         handle.seek(0)
-        dialect = csv.Sniffer().sniff(sample, delimiters=";,")
-        for number, row in enumerate(csv.DictReader(handle, dialect=dialect), start=2):
-            values = {key: (row.get(key) or "").strip() or None for key in CSV_COLUMNS}
-            try:
-                address = PostalAddress(
-                    lines=(values["address"],) if values["address"] else (),
-                    postcode=values["postcode"],
-                    city=values["city"],
-                )
-                yield CustomerRecord(
-                    customer_ref=values["customer_ref"] or "",
-                    first_name=values["first_name"],
-                    last_name=values["last_name"],
-                    email=values["email"].lower() if values["email"] else None,
-                    mobile=values["mobile"],
-                    phone=values["phone"],
-                    address=address,
-                    updated_at=now,
-                )
-            except ValidationError as error:
-                fields = sorted({str(e["loc"][0]) for e in error.errors()})
-                yield f"line {number}: invalid {', '.join(fields)}"
+        delimiter = ";" if first_line.count(";") >= first_line.count(",") else ","
+        if not first_line.strip() or first_line.count(delimiter) == 0:
+            raise BadExport("not a CSV file with ';' or ',' between fields")
+        reader = csv.DictReader(handle, delimiter=delimiter)
+        header = [name.strip() for name in reader.fieldnames or ()]
+        if missing := [column for column in CSV_COLUMNS if column not in header]:
+            raise BadExport(f"the header lacks {', '.join(missing)} (it must name {CSV_COLUMNS})")
+        reader.fieldnames = header
+        for number, row in enumerate(reader, start=2):
+            if None in row or any(row.get(column) is None for column in header):
+                yield f"line {number}: {len(header)} fields expected"
+                continue
+            yield _record(number, row, now)
+
+
+def _record(number: int, row: dict[str, str], now: dt.datetime) -> CustomerRecord | str:
+    values = {
+        key: (row.get(key) or "").strip() or None for key in (*CSV_COLUMNS, *OPTIONAL_COLUMNS)
+    }
+    problems = []
+    email = values["email"].lower() if values["email"] else None
+    if email is not None and not _EMAIL.match(email):
+        problems.append("email")
+    mobile, phone = _e164(values["mobile"]), _e164(values["phone"])
+    problems += [
+        key for key, got in (("mobile", mobile), ("phone", phone)) if values[key] and not got
+    ]
+    updated_at = now
+    if values["updated_at"]:
+        try:
+            updated_at = dt.datetime.fromisoformat(values["updated_at"])
+        except ValueError:
+            problems.append("updated_at")
+    try:
+        address = PostalAddress(
+            lines=(values["address"],) if values["address"] else (),
+            postcode=values["postcode"],
+            city=values["city"],
+        )
+        record = CustomerRecord(
+            customer_ref=values["customer_ref"] or "",
+            first_name=values["first_name"],
+            last_name=values["last_name"],
+            email=email,
+            mobile=mobile,
+            phone=phone,
+            address=address,
+            updated_at=updated_at,
+            deleted=(values["deleted"] or "").lower() in _YES,
+        )
+    except ValidationError as error:
+        problems += [str(e["loc"][0]) for e in error.errors()]
+        record = None
+    if problems or record is None:
+        return f"line {number}: invalid {', '.join(sorted(set(problems)))}"
+    return record
+
+
+def _e164(value: str | None) -> str | None:
+    """A telephone number in E.164, read as French when national (0692…: Réunion)."""
+    if value is None:
+        return None
+    try:
+        number = phonenumbers.parse(value, french_region(value))
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 @customers.command("import")
@@ -65,8 +132,12 @@ def import_customers(
     """Publish a CSV export of the directory onto customers.directory.v1 (key = reference)."""
     records: list[CustomerRecord] = []
     errors: list[str] = []
-    for entry in read_customer_csv(path, dt.datetime.now(dt.UTC)):
-        (errors if isinstance(entry, str) else records).append(entry)  # type: ignore[arg-type]
+    try:
+        for entry in read_customer_csv(path, dt.datetime.now(dt.UTC)):
+            (errors if isinstance(entry, str) else records).append(entry)  # type: ignore[arg-type]
+    except BadExport as refused:
+        typer.echo(f"{path.name}: {refused}; nothing published", err=True)
+        raise typer.Exit(2) from refused
     for error in errors:
         typer.echo(error, err=True)
     settings = ServiceSettings()
