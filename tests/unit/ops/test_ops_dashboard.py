@@ -34,6 +34,17 @@ def alert_rules() -> list[dict[str, Any]]:
     return [rule for group in rules["groups"] for rule in group["rules"]]
 
 
+def test_ops_alerts_see_every_dead_letter_whichever_way_it_came() -> None:
+    """Dead letters written through an outbox (intake-phone's refusals, parked rows) never
+    touch aiguillage_dead_letters_total, and a counter's first increment is invisible to
+    increase(): only the topic's growth sees them all."""
+    rules = {rule["alert"]: rule for rule in alert_rules()}
+    growth = rules["DeadLetterTopicGrowing"]["expr"]
+    assert "max(aiguillage_dlq_messages)" in growth
+    assert "offset 15m" in growth
+    assert growth.rstrip().endswith("> 0")
+
+
 def test_ops_dashboard_is_valid_json_with_unique_panels() -> None:
     dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
     assert dashboard["uid"]
