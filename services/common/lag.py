@@ -81,8 +81,9 @@ class PartitionLag:
 
     @property
     def position(self) -> int:
-        """Where the group resumes: its committed offset, else the log start (earliest)."""
-        return self.committed if self.committed is not None else self.log_start
+        """Where the group resumes: its committed offset, else the log start (earliest);
+        never before the log start (records retention deleted are nobody's to process)."""
+        return max(self.committed, self.log_start) if self.committed is not None else self.log_start
 
     @property
     def lag(self) -> int:

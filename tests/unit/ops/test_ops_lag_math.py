@@ -37,6 +37,7 @@ def lag(
         pytest.param(10, 0, 10, 0, id="caught-up"),
         pytest.param(None, 0, 10, 10, id="never-committed-counts-from-log-start"),
         pytest.param(None, 7, 10, 3, id="never-committed-after-retention"),
+        pytest.param(2, 7, 10, 3, id="committed-before-what-retention-kept"),
         pytest.param(12, 0, 10, 0, id="committed-beyond-watermark-is-not-negative"),
         pytest.param(None, 0, 0, 0, id="empty-partition"),
     ],
