@@ -47,6 +47,27 @@ from services.intake_mail.domain.replies import customer_text, strip_quoted_hist
 
 __all__ = ["ParsedMail", "parse_mail"]
 
+TRACE_FIELDS = frozenset(
+    {
+        b"received",
+        b"x-received",
+        b"return-path",
+        b"delivered-to",
+        b"x-original-to",
+        b"envelope-to",
+        b"authentication-results",
+        b"received-spf",
+        b"arc-seal",
+        b"arc-message-signature",
+        b"arc-authentication-results",
+        b"x-spam-status",
+        b"x-spam-score",
+        b"x-spam-flag",
+        b"x-spam-level",
+        b"x-virus-scanned",
+    }
+)
+"""Header fields added on the way (trace, verdicts of each hop), not written by the sender."""
 _PLAIN_SHARE_OF_HTML = 0.25
 _MAX_TEXT_CHARS = 1_000_000
 _MAX_HTML_CHARS = 2_000_000
@@ -61,7 +82,10 @@ class ParsedMail:
     ``text`` is the customer's message (the form's message, or the body without
     quoted history and signature when there is no form or its message is empty);
     ``body_text`` is the whole decoded body.
-    ``content_sha256`` hashes the raw bytes with line endings normalised to LF.
+    ``content_sha256`` hashes the raw bytes with line endings normalised to LF,
+    without the header fields each hop of the delivery adds (``Received``,
+    ``Delivered-To``…: ``TRACE_FIELDS``): the same mail delivered twice (an MTA
+    retry after a lost reply, an alias delivering it again) is one item.
     """
 
     message_id: str | None
@@ -167,6 +191,23 @@ def _usable(hints: SenderHints) -> bool:
     return bool(hints.last_name and hints.postal_address)
 
 
+def _as_written(data: bytes) -> bytes:
+    """The mail as its sender wrote it: LF line endings, no trace header fields."""
+    normal = data.replace(b"\r\n", b"\n")
+    head, blank, body = normal.partition(b"\n\n")
+    kept: list[bytes] = []
+    skipping = False
+    for line in head.split(b"\n"):
+        if line[:1] in (b" ", b"\t"):  # a folded continuation of the field above
+            if not skipping:
+                kept.append(line)
+            continue
+        skipping = line.split(b":", 1)[0].strip().lower() in TRACE_FIELDS
+        if not skipping:
+            kept.append(line)
+    return b"\n".join(kept) + blank + body
+
+
 def parse_mail(raw: bytes, *, max_bytes: int) -> ParsedMail:
     """Parse the raw bytes of one mail into a ``ParsedMail`` or raise ``MailRejected``.
 
@@ -182,7 +223,7 @@ def parse_mail(raw: bytes, *, max_bytes: int) -> ParsedMail:
         raise MailTooLarge(f"mail of {len(data)} bytes is over the limit of {max_bytes} bytes")
     if not data.strip():
         raise UnparseableMime("empty input")
-    digest = hashlib.sha256(data.replace(b"\r\n", b"\n")).hexdigest()
+    digest = hashlib.sha256(_as_written(data)).hexdigest()
     headers, content, content_type = _parse_robustly(data.lstrip(b"\r\n"))
     body_text, html_text = _body(content)
     form = _form(body_text, html_text)

@@ -440,3 +440,22 @@ def test_form_without_from_needs_someone_to_identify(fields: str, usable: bool) 
     else:
         with pytest.raises(NoUsableSender):
             _parse(raw)
+
+
+def test_the_same_mail_delivered_twice_hashes_the_same() -> None:
+    """An MTA retry after a lost reply, an alias delivering again: the copies differ only
+    in what each hop added. They used to be two items, two acknowledgements."""
+    headers = b"Message-ID: <dup@example.test>\r\nSubject: Facture\r\n"
+    first = (
+        b"Return-Path: <jeanne.martin@example.test>\r\n"
+        b"Received: from mx1.example.test by imap.eau.example.org; Mon, 2 Nov 2026 10:00:00\r\n"
+        b"\tfor <service-client@eau.example.org>\r\n" + _mail(b"Ma facture", headers=headers)
+    )
+    second = (
+        b"Delivered-To: service-client@eau.example.org\r\n"
+        b"Received: from mx2.example.test by imap.eau.example.org; Mon, 2 Nov 2026 10:05:00\r\n"
+        b"Authentication-Results: mx2; spf=pass\r\n" + _mail(b"Ma facture", headers=headers)
+    )
+    other = _mail(b"Ma facture, encore", headers=headers)
+    assert _parse(first).content_sha256 == _parse(second).content_sha256
+    assert _parse(first).content_sha256 != _parse(other).content_sha256
