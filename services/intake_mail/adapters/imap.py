@@ -37,7 +37,10 @@ from services.intake_mail.errors import MailboxMisconfigured, MailboxUnavailable
 from services.intake_mail.ports import FetchedMail, FolderState
 from services.intake_mail.settings import IntakeMailSettings, Security
 
-__all__ = ["ImapSource"]
+__all__ = ["FETCH_BYTES", "ImapSource"]
+
+FETCH_BYTES = 64 * 1024 * 1024
+"""Bodies read by one fetch at most (at least one mail): the batch's memory bound."""
 
 log = get_logger(__name__)
 _FOREIGN = (AioImapException, OSError, TimeoutError, EOFError)
@@ -122,7 +125,14 @@ class ImapSource:
         return parse_search(response.lines)[:limit]
 
     async def fetch(self, uids: Sequence[str], max_bytes: int) -> list[FetchedMail]:
-        """Sizes first; then ``BODY.PEEK[]`` (never marks seen) of the mails under the limit."""
+        """Sizes first; then ``BODY.PEEK[]`` (never marks seen) of the mails under the limit.
+
+        At most ``FETCH_BYTES`` of bodies (at least one mail) per call: a batch of large
+        mails (scanned attachments) is read over several passes instead of at once (100
+        mails of 25 MB held twice over, by the IMAP client's buffer and here, killed the
+        pod; its restart fetched the same batch). Mails left out are not returned: they
+        stay in the mailbox for the next batch, as do mails gone between the two fetches.
+        """
         if not uids:
             return []
         async with self._turn, self._translated("fetch"):
@@ -130,7 +140,16 @@ class ImapSource:
             sizes = await client.uid("fetch", uid_set(uids), "(UID RFC822.SIZE)")
             self._check(sizes, "UID FETCH size")
             by_uid = {r.uid: r.size or 0 for r in parse_fetch(sizes.lines) if r.uid}
-            small = [uid for uid in uids if uid in by_uid and by_uid[uid] <= max_bytes]
+            small: list[str] = []
+            budget = FETCH_BYTES
+            for uid in uids:
+                size = by_uid.get(uid)
+                if size is None or size > max_bytes:
+                    continue
+                if small and size > budget:
+                    break
+                small.append(uid)
+                budget -= size
             bodies = {}
             if small:
                 response = await client.uid(
@@ -142,12 +161,14 @@ class ImapSource:
         for uid in uids:
             if uid not in by_uid:
                 continue  # gone meanwhile (another client moved it)
-            record = bodies.get(uid)
-            if by_uid[uid] > max_bytes or record is None:
+            if by_uid[uid] > max_bytes:
                 fetched.append(FetchedMail(uid, None, by_uid[uid], None))
-            else:
-                raw = record.body or b""
-                fetched.append(FetchedMail(uid, raw, len(raw), record.arrived_at))
+                continue
+            record = bodies.get(uid)
+            if record is None:
+                continue  # left for the next batch, or gone between the two fetches
+            raw = record.body or b""
+            fetched.append(FetchedMail(uid, raw, len(raw), record.arrived_at))
         return fetched
 
     async def move(self, uids: Sequence[str], folder: str) -> None:

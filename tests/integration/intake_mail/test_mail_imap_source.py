@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from aioimaplib import IMAP4
 
+from services.intake_mail.adapters import imap
 from services.intake_mail.adapters.imap import ImapSource
 from services.intake_mail.errors import MailboxMisconfigured, MailboxUnavailable
 from services.intake_mail.settings import Security
@@ -111,6 +112,27 @@ async def test_a_mail_over_the_limit_is_fetched_by_size_only(
     assert small.raw is not None
     assert big.raw is None
     assert big.size > 5000
+
+
+async def test_one_fetch_reads_at_most_its_byte_budget_of_bodies(
+    dovecot: DovecotServer, mailbox: ImapMailbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch of large mails used to be read in one FETCH (100 x 25 MB, held twice): the
+    pod was killed and its restart fetched the same batch. Past the budget, the mails stay
+    in the mailbox for the next batch; an over-size one is still reported by its size."""
+    await mailbox.append(
+        _mail(1, body=b"a" * 3000), _mail(2, body=b"b" * 3000), _mail(3, body=b"c" * 9000)
+    )
+    monkeypatch.setattr(imap, "FETCH_BYTES", 4000)
+    source = _source(dovecot)
+    await source.open()
+    try:
+        first = await source.fetch(["1", "2", "3"], max_bytes=8000)
+        rest = await source.fetch(["2"], max_bytes=8000)
+    finally:
+        await source.close()
+    assert [(m.uid, m.raw is not None) for m in first] == [("1", True), ("3", False)]
+    assert [(m.uid, m.raw is not None) for m in rest] == [("2", True)]
 
 
 @pytest.fixture
