@@ -215,7 +215,10 @@ class Inbox:
         if READY_MARKER in names:
             return True
         if self._index_name not in names or any(name.endswith(PARTIAL_SUFFIXES) for name in names):
-            return False
+            # One that stays incomplete is taken once stale, like a zip, and refused then
+            # (no index, a partial file) with a dead letter: it used to wait for ever, unseen.
+            newest = max(path.stat(follow_symlinks=False).st_mtime for path in (folder, *entries))
+            return self._clock() - newest >= self._stale_zip_s
         return self._settled(folder, *entries)
 
     def _zip_ready(self, path: Path) -> bool:

@@ -231,9 +231,7 @@ class LetterFlow:
         await self._sink.publish_item(item)  # returns once Kafka acknowledged it
         outcome = EntryOutcome("published", found.sha256, item_id=item.item_id)
         await self._record(run, prepared.key, outcome)
-        self._inbox.archive(
-            run.folder / prepared.letter.file_name, found.sha256, self._ext(prepared)
-        )
+        await self._archive(run, prepared, found.sha256)  # a copy across file systems: a thread
         log.info(
             "letter.published",
             item_id=item.item_id,
@@ -285,9 +283,7 @@ class LetterFlow:
         await self._record(
             run, prepared.key, EntryOutcome("duplicate", found.sha256, None, item_id)
         )
-        self._inbox.archive(
-            run.folder / prepared.letter.file_name, found.sha256, self._ext(prepared)
-        )
+        await self._archive(run, prepared, found.sha256)
         log.info("letter.duplicate", item_id=item_id, sha256=found.sha256, batch_id=run.batch_id)
         return "duplicate"
 

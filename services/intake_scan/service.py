@@ -79,6 +79,10 @@ class ScanService:
         for path in await asyncio.to_thread(self._pending):
             if stopping():
                 return report
+            if not await asyncio.to_thread(path.exists):
+                # its zip, run just before, finished it (a crash had left both): running it
+                # again would quarantine a batch that is already done, with a false letter
+                continue
             await self._run(path, stop, report)
         for candidate in await asyncio.to_thread(self._inbox.ready_batches):
             if stopping():

@@ -69,6 +69,18 @@ def test_scan_folder_batch_is_taken_only_once_complete(inbox: Inbox, clock: _Clo
     assert _names(inbox) == []  # a file arrived after the index
 
 
+def test_scan_folder_that_stays_incomplete_is_taken_once_stale(inbox: Inbox, clock: _Clock) -> None:
+    """No index ever came, or an upload was left half done: the folder used to wait in the
+    inbox for ever, unseen; once stale it is taken, to be refused with a dead letter."""
+    _touch(inbox.inbox / "B7" / "a.pdf")
+    _touch(inbox.inbox / "B8" / "index.csv")
+    _touch(inbox.inbox / "B8" / "b.pdf.part")
+    clock.now = NOW + 599
+    assert _names(inbox) == []
+    clock.now = NOW + 601
+    assert sorted(_names(inbox)) == ["B7", "B8"]
+
+
 def test_scan_ready_marker_overrides_the_settle_time(inbox: Inbox) -> None:
     _touch(inbox.inbox / "B2" / "a.pdf")
     _touch(inbox.inbox / "B2" / ".ready")

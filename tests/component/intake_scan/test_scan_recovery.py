@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from aiokafka.errors import KafkaConnectionError
 from services.intake_scan.adapters.reader import InlineReader
 from services.intake_scan.adapters.tables import scan_batch_entries, scan_letters
 from services.intake_scan.adapters.text import LetterRejected, LetterText
+from services.intake_scan.adapters.zips import ZipLimits, expand_zip
 from services.intake_scan.app import inbox_for
 from services.intake_scan.errors import InstanceIdInUse, ReaderCrashed
 from services.intake_scan.harness import ScanHarness, TapSink
@@ -176,4 +178,29 @@ async def test_scan_batches_of_a_killed_instance_are_adopted_and_finished(
     assert alive.statuses == {}
     assert dead.statuses == {"done": 1}
     assert len(harness.captured.items) == 3
+    assert harness.files(harness.work_dir) == []
+
+
+async def test_scan_crash_between_zip_expansion_and_its_disposal_finishes_once(
+    harness: ScanHarness,
+) -> None:
+    """A crash right after a claimed zip was expanded leaves the zip and its folder: the
+    zip's run finishes the folder, and the folder, listed before that, used to run again
+    and quarantine a batch already done (a false dead letter, a backoff)."""
+    staging = harness.root / "staging" / "B"
+    text_pdf_batch(staging, ["200000021", "200000022"])
+    work = harness.work_dir / "test-a"
+    work.mkdir(parents=True)
+    with zipfile.ZipFile(work / "B.zip", "w") as archive:
+        for file in sorted(staging.iterdir()):
+            archive.write(file, file.name)
+    expand_zip(work / "B.zip", work / "B", ZipLimits())  # then the crash
+
+    async with harness.service() as service:
+        report = await service.poll_once()
+
+    assert len(harness.captured.item_ids) == 2
+    assert harness.captured.dead == []
+    assert not report.interrupted
+    assert harness.files(harness.quarantine_dir) == []
     assert harness.files(harness.work_dir) == []
