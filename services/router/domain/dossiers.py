@@ -161,7 +161,7 @@ def _cancel(
     dossiers: Sequence[DossierView],
     policy: FollowUpPolicy,
     new_id: str,
-) -> CancelRequest | OpenDossier:
+) -> CancelRequest | OpenDossier | AttachToDossier:
     """Cancel the open request the customer names (5.1.7.2 a); else leave it to a person.
 
     The request is the open dossier of the contact's type; a contact that names
@@ -178,6 +178,10 @@ def _cancel(
     if same or (unnamed and len(open_ones) == 1):
         target = (same or open_ones)[0]
         return CancelRequest(target, (f"annulation du dossier {target.dossier_type} (5.1.7.2 a)",))
+    checking = [d for d in open_ones if d.dossier_type == policy.fallback_code]
+    if checking:  # one dossier of the fallback type per customer: it gets this contact too
+        why = "annulation à vérifier: jointe au dossier ouvert pour un conseiller (4.8, 5.1.7.2 a)"
+        return AttachToDossier(checking[0].dossier_id, (why,))
     if unnamed and not open_ones:
         why = "annulation sans demande ouverte: à vérifier par un conseiller (5.1.7.2 a)"
     elif unnamed:

@@ -58,6 +58,8 @@ def _with(**changes: object) -> Classification:
         pytest.param(_with(cancellation=True), [], OpenDossier, None, id="nothing-to-cancel"),
         pytest.param(_with(cancellation=True, dossier_type="MENSUALISATION"), [_view("D1", "FUITE", "open")], OpenDossier, None, id="cancel-names-another-request-than-the-open-one"),
         pytest.param(_with(cancellation=True, dossier_type="FACTURE"), [_view("D1", "FACTURE", "closed", 4)], OpenDossier, "D1", id="cancel-after-closure-links-the-closed-one"),
+        # an INFO dossier is open: a second one would break the one-open-dossier index
+        pytest.param(_with(cancellation=True, dossier_type="MENSUALISATION"), [_view("D1", "INFO", "open"), _view("D2", "FUITE", "open")], AttachToDossier, "D1", id="cancel-to-check-joins-the-open-info"),
         pytest.param(_with(), [_view("D1", "FUITE", "closed", 10), _view("D2", "FAC", "open")], AttachToDossier, "D2", id="second-complaint-after-closure-joins-the-open-fac"),
         pytest.param(_with(dossier_type="FAC"), [_view("D2", "FAC", "open")], AttachToDossier, "D2", id="fac-cues-join-the-open-fac"),
         pytest.param(_with(), [_view("D1", "FUITE", "open")], AttachToDossier, "D1", id="multicontact"),
