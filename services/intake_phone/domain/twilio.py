@@ -6,7 +6,7 @@ What we read from a status callback (``application/x-www-form-urlencoded``):
 
 ======================================  ============================================
 ``queued``, ``initiated``, ``ringing``  the call started
-``in-progress``                         Twilio picked up to run the SVI: *other*
+``in-progress``                         the call was answered
 ``completed``                           the call ended (``CallDuration``)
 ``busy``, ``no-answer``, ``failed``,    the call ended unanswered
 ``canceled``
@@ -14,10 +14,7 @@ What we read from a status callback (``application/x-www-form-urlencoded``):
 
 A callback about a ``<Dial>`` leg (it carries ``ParentCallSid``) belongs to
 the parent call: its ``in-progress`` means an agent (``To``: ``client:alice``,
-``sip:1001@…``) answered, its other statuses are kept as *other* events. Only
-that leg answers a call: the parent call is ``in-progress`` as soon as Twilio
-picks up to play the SVI, so a caller who hung up in the SVI was routed as
-answered, by nobody. A
+``sip:1001@…``) answered, its other statuses are kept as *other* events. A
 ``<Gather>`` action request (it carries ``Digits``) is an SVI choice. Unknown
 statuses are ignored and counted. Withheld callers arrive as Twilio's keypad
 placeholders (``+266696687``…) and become hidden. Gather requests carry no
@@ -51,7 +48,7 @@ _STATUSES: Final[dict[str, tuple[EventKind, bool | None]]] = {
     "queued": ("started", None),
     "initiated": ("started", None),
     "ringing": ("started", None),
-    "in-progress": ("other", None),  # the parent call: Twilio runs the SVI (see docstring)
+    "in-progress": ("answered", True),
     "answered": ("answered", True),
     "completed": ("ended", None),
     "busy": ("ended", False),
@@ -94,8 +91,7 @@ def parse_twilio(
             return Normalised(ignored=(Ignored("unsupported_event", "twilio status not read"),))
         kind, answered = _STATUSES[status]
         if parent is not None:
-            picked_up = status in ("in-progress", "answered")  # an agent took the call
-            leg_kind: EventKind = "answered" if picked_up else "other"
+            leg_kind: EventKind = "answered" if kind == "answered" else "other"
             agent = _agent(_read.opt_str(form, "To", max_len=128))
             return _event(
                 parent,

