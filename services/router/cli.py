@@ -74,12 +74,18 @@ def _record(number: int, row: dict[str, str], now: dt.datetime) -> CustomerRecor
         key: (row.get(key) or "").strip() or None for key in (*CSV_COLUMNS, *OPTIONAL_COLUMNS)
     }
     problems = []
+    deleted = (values["deleted"] or "").lower() in _YES
     email = values["email"].lower() if values["email"] else None
+    mobile, phone = _e164(values["mobile"]), _e164(values["phone"])
+    if deleted:  # an erasure needs the reference only: its other fields never block it
+        email = mobile = phone = None
+        values.update(first_name=None, last_name=None, address=None, postcode=None, city=None)
     if email is not None and not _EMAIL.match(email):
         problems.append("email")
-    mobile, phone = _e164(values["mobile"]), _e164(values["phone"])
     problems += [
-        key for key, got in (("mobile", mobile), ("phone", phone)) if values[key] and not got
+        key
+        for key, got in (("mobile", mobile), ("phone", phone))
+        if values[key] and not got and not deleted
     ]
     updated_at = now
     if values["updated_at"]:
@@ -102,7 +108,7 @@ def _record(number: int, row: dict[str, str], now: dt.datetime) -> CustomerRecor
             phone=phone,
             address=address,
             updated_at=updated_at,
-            deleted=(values["deleted"] or "").lower() in _YES,
+            deleted=deleted,
         )
     except ValidationError as error:
         problems += [str(e["loc"][0]) for e in error.errors()]
@@ -118,6 +124,10 @@ def _e164(value: str | None) -> str | None:
         return None
     try:
         number = phonenumbers.parse(value, french_region(value))
+        if number.country_code == 33:  # +33 692…: an overseas number written as metropolitan
+            national = f"0{number.national_number}"
+            if (region := french_region(national)) != "FR":
+                number = phonenumbers.parse(national, region)
     except phonenumbers.NumberParseException:
         return None
     if not phonenumbers.is_valid_number(number):

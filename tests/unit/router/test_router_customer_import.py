@@ -24,13 +24,13 @@ def test_a_good_export_normalises_numbers_and_addresses(tmp_path: Path) -> None:
     (record,) = _read(
         tmp_path,
         f"{HEADER}\n400000001;Agathe;Roussel;Agathe.R@Example.test;06 92 12 34 56;"
-        "01 23 45 67 89;4 rue Pasteur;97400;Saint-Denis\n",
+        "+33 2 62 12 34 56;4 rue Pasteur;97400;Saint-Denis\n",
     )
     assert isinstance(record, CustomerRecord)
     assert (record.email, record.mobile, record.phone) == (
         "agathe.r@example.test",
         "+262692123456",  # a Réunion mobile, not +33
-        "+33123456789",
+        "+262262123456",  # written +33 in an old export: rewritten to Réunion's code
     )
     assert record.updated_at == NOW
     assert not record.deleted
@@ -78,7 +78,7 @@ def test_an_export_carries_its_own_time_and_erasures(tmp_path: Path) -> None:
         tmp_path,
         f"{HEADER};updated_at;deleted\n"
         "400000001;A;B;;;;;;;2026-11-01T08:00:00+00:00;\n"
-        "400000002;;;;;;;;;2026-11-02T08:00:00+00:00;oui\n",
+        "400000002;;;bad-email;06 XX;;;;;2026-11-02T08:00:00+00:00;oui\n",
     )
     assert isinstance(first, CustomerRecord)
     assert first.updated_at == dt.datetime(2026, 11, 1, 8, tzinfo=dt.UTC)
