@@ -241,7 +241,9 @@ class HoldingMailSender:
         decision = mail_decision(
             state, mail.deadline_id, now, self._service.policy, self._options.apology_types
         )
-        if isinstance(decision, CancelMail) and decision.too_late and mail.attempts > 0:
+        deferred_only = mail.attempts > 0 and mail.uncertain == 0 and mail.status == "pending"
+        if isinstance(decision, CancelMail) and decision.too_late and deferred_only:
+            # (a mail whose send had an unknown outcome may have gone: no call on top of it)
             # The server kept deferring it (an outage, a refused login) until no mail can
             # reach the customer in time: 4.12 asks for a holding contact, so a call instead.
             done = {"status": "sent", "medium": "outbound_call", "done_at": now}

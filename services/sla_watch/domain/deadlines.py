@@ -263,13 +263,18 @@ def _requalify(state: DeadlineState, event: DossierRequalified, policy: SlaPolic
     return _reschedule(state, policy, note)
 
 
+_CLOCK_SKEW = dt.timedelta(minutes=5)
+
+
 def _pause(state: DeadlineState, event: ThirdPartyAwaited, policy: SlaPolicy) -> DeadlineState:
     if state.status != "running":
         return state
     pause = Pause(paused_at=event.occurred_at, third_party=event.third_party)
     state = replace(state, status="paused", pauses=(*state.pauses, pause))
     answered, state = state.early_answer, replace(state, early_answer=None)
-    if answered is not None and answered >= event.occurred_at:
+    # the answer and its wait are stamped by different router instances' clocks: a few
+    # minutes of disagreement still pair them (a stray answer older than that does not)
+    if answered is not None and answered >= event.occurred_at - _CLOCK_SKEW:
         return _resume_at(state, answered, policy)  # its answer came first: the wait is over
     return _reschedule(state, policy, "attente de l'accord d'un tiers (4.12)")
 

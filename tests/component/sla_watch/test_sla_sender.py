@@ -419,3 +419,19 @@ async def test_sla_a_mail_deferred_until_its_deadline_becomes_a_call(rig: Rig) -
     assert await rig.mailed() == {"D0": "outbound_call"}
     (call,) = await rig.published(task_topic("customer_service"))
     assert "outbound_call" in call
+
+
+async def test_sla_a_mail_that_may_have_gone_is_not_doubled_by_a_call(rig: Rig) -> None:
+    """A send with an unknown outcome may have reached the customer: past the deadline it
+    is dropped, not replaced by a call on top of it."""
+    await rig.queue(1)
+    mailer = ScriptedMailer({address("D0"): MailUncertain("ConnectionResetError")})
+    assert await rig.sender(mailer, batch=10, concurrency=1).run_once() == 1
+    rig.service.clock.at = paris("2026-06-15", 10, 5)  # type: ignore[attr-defined]
+    async with rig.store.transaction() as connection:  # the lease has lapsed
+        await connection.execute(sla_actions.update().values(available_at=dt.datetime.now(dt.UTC)))
+
+    await rig.sender(mailer, batch=10, concurrency=1).run_once()
+
+    assert await rig.ledger() == {}
+    assert await rig.published(task_topic("customer_service")) == []

@@ -413,3 +413,14 @@ def test_sla_an_answer_delivered_before_its_wait_ends_that_wait() -> None:
         awaited(paris("2026-06-10", 10)),  # a later wait: not the one that answer ended
     )
     assert (stray.status, stray.due_at) == ("paused", None)
+
+
+def test_sla_an_early_answer_pairs_with_its_wait_across_a_small_clock_gap() -> None:
+    """The answer and the wait are stamped by different router instances: an answer a
+    little "before" its wait by their clocks still ends it."""
+    state = run(
+        opened("D1", paris(MONDAY, 10)),
+        received(paris("2026-06-10", 9, 58)),
+        awaited(paris("2026-06-10", 10)),
+    )
+    assert (state.status, state.due_at) == ("running", paris("2026-06-15", 10))
