@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from schemas import IntakeItem, SenderHints
+from schemas.dossiers import Kind
 from services.router.domain.classification import Classification
 from services.router.domain.identification import Identification
 from services.router.domain.rules import RuleSet
@@ -193,20 +194,35 @@ def _cancel(
         )
     closed = _recently_closed(item, dossiers, policy)
     link = next((d for d in closed if d.dossier_type == classification.dossier_type), None)
-    keep = bool(classification.sensitive) or classification.urgency == "urgent"
-    requalified = dataclasses.replace(
-        classification,
-        dossier_type=policy.fallback_code,
-        kind="demande",
-        service=classification.service if keep else policy.fallback_service,
-        needs_field_work=False,
-        blocks_dunning=False,
+    requalified = _requalified(
+        classification, policy.fallback_code, "demande", policy.fallback_service, field_work=False
     )
     return OpenDossier(
         new_id,
         (why,),
         linked_dossier_id=link.dossier_id if link else None,
         requalified=requalified,
+    )
+
+
+def _requalified(
+    classification: Classification,
+    dossier_type: str,
+    kind: Kind,
+    owner: str,
+    *,
+    field_work: bool,
+) -> Classification:
+    """The contact requalified as ``dossier_type``, for ``owner``; a sensitive or urgent one
+    keeps the queue that must act first (5.1.4, 4.7). Such a dossier blocks no dunning."""
+    keep = bool(classification.sensitive) or classification.urgency == "urgent"
+    return dataclasses.replace(
+        classification,
+        dossier_type=dossier_type,
+        kind=kind,
+        service=classification.service if keep else owner,
+        needs_field_work=field_work,
+        blocks_dunning=False,
     )
 
 
@@ -250,14 +266,12 @@ def _follow_up(
             return AttachToDossier(open_fac[0].dossier_id, (f"{why} (4.8, 4.9)",))
         candidates = same_type or closed
         link = candidates[0] if candidates else None
-        # A sensitive or urgent complaint keeps the queue that must act first.
-        keep = bool(classification.sensitive) or classification.urgency == "urgent"
-        requalified = dataclasses.replace(
+        requalified = _requalified(
             classification,
-            dossier_type=policy.fac_code,
-            kind="reclamation",
-            service=classification.service if keep else policy.fac_service,
-            blocks_dunning=False,
+            policy.fac_code,
+            "reclamation",
+            policy.fac_service,
+            field_work=classification.needs_field_work,
         )
         why = "réclamation sur dossier clôturé: dossier FAC (4.9)"
         return OpenDossier(
